@@ -1,0 +1,20 @@
+# One image for every Tally process (ingest, worker, dashboard, migrate, all-in-one).
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN npm run build && npm prune --omit=dev \
+  && mkdir -p node_modules/@prisma/internals/build \
+  && cp node_modules/@prisma/schema-engine-wasm/schema_engine_bg.wasm node_modules/@prisma/internals/build/
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app/package.json /app/package-lock.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY --from=build /app/prisma ./prisma
+USER node
+EXPOSE 8080 8081
+CMD ["node", "dist/src/main.js"]

@@ -1,0 +1,159 @@
+// Tally's configuration: every environment variable is read here, once, at start-up.
+// Owns parsing and defaults; must never be bypassed with process.env elsewhere.
+import { z } from 'zod';
+
+/** A bad or missing variable. The message names the variable and what it should be. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^\s*\d+\s*$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const bool = () =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const str = () => z.string();
+
+const url = (protocols: RegExp, what: string) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.test(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a ${what} URL`);
+
+const timeZone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be an IANA time zone name such as UTC or Europe/Berlin');
+
+const envSchema = z.object({
+  REDIS_URL: url(/^rediss?:$/, 'redis:// or rediss://').default('redis://127.0.0.1:6379'),
+  DATABASE_URL: url(/^postgres(ql)?:$/, 'postgresql://').optional(),
+  TALLY_PARTITIONS: int(1, 1024).default(4),
+  TALLY_FLUSH_INTERVAL_MS: int(100, 3_600_000).default(10_000),
+  TALLY_ESTIMATED_BYTES_PER_INPUT_TOKEN: int(1).default(4),
+  TALLY_ESTIMATED_TOKENS_PER_OUTPUT_CHUNK: int(1).default(1),
+  TALLY_ROLLUP_TIMEZONE: timeZone.default('UTC'),
+  TALLY_GATEWAY_TOKEN: str().optional(),
+  TALLY_INGEST_HOST: str().default('0.0.0.0'),
+  TALLY_INGEST_PORT: int(0, 65535).default(8080),
+  TALLY_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, _ . -')
+    .default('tally'),
+  TALLY_PRODUCER_TIMEOUT_MS: int(50, 60_000).default(1_000),
+  TALLY_SEAL_GRACE_MS: int(0, 600_000).default(1_000),
+  TALLY_PAGE_SIZE: int(1, 100_000).default(2_000),
+  TALLY_WORKER_CONCURRENCY: int(1, 64).default(2),
+  TALLY_BATCH_ATTEMPTS: int(1, 1000).default(12),
+  TALLY_BATCH_BACKOFF_MS: int(1, 3_600_000).default(2_000),
+  TALLY_ENTITY_CACHE_MS: int(0, 3_600_000).default(5_000),
+  TALLY_DASHBOARD_HOST: str().default('0.0.0.0'),
+  TALLY_DASHBOARD_PORT: int(0, 65535).default(8081),
+  TALLY_DASHBOARD_USER: str().optional(),
+  TALLY_DASHBOARD_PASSWORD: str().optional(),
+  TALLY_METRICS: bool().default(true),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  redisUrl: string;
+  databaseUrl: string | undefined;
+  partitions: number;
+  flushIntervalMs: number;
+  bytesPerInputToken: number;
+  tokensPerOutputChunk: number;
+  rollupTimeZone: string;
+  gatewayToken: string | undefined;
+  ingestHost: string;
+  ingestPort: number;
+  keyPrefix: string;
+  producerTimeoutMs: number;
+  sealGraceMs: number;
+  pageSize: number;
+  workerConcurrency: number;
+  batchAttempts: number;
+  batchBackoffMs: number;
+  entityCacheMs: number;
+  dashboardHost: string;
+  dashboardPort: number;
+  dashboardUser: string | undefined;
+  dashboardPassword: string | undefined;
+  metrics: boolean;
+  logLevel: Env['LOG_LEVEL'];
+}
+
+/** Parses the environment. Throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty values count as unset, so `FOO=` in a compose file falls back to the default.
+  const set = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''),
+  );
+  const parsed = envSchema.safeParse(set);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    redisUrl: e.REDIS_URL,
+    databaseUrl: e.DATABASE_URL,
+    partitions: e.TALLY_PARTITIONS,
+    flushIntervalMs: e.TALLY_FLUSH_INTERVAL_MS,
+    bytesPerInputToken: e.TALLY_ESTIMATED_BYTES_PER_INPUT_TOKEN,
+    tokensPerOutputChunk: e.TALLY_ESTIMATED_TOKENS_PER_OUTPUT_CHUNK,
+    rollupTimeZone: e.TALLY_ROLLUP_TIMEZONE,
+    gatewayToken: e.TALLY_GATEWAY_TOKEN,
+    ingestHost: e.TALLY_INGEST_HOST,
+    ingestPort: e.TALLY_INGEST_PORT,
+    keyPrefix: e.TALLY_KEY_PREFIX,
+    producerTimeoutMs: e.TALLY_PRODUCER_TIMEOUT_MS,
+    sealGraceMs: e.TALLY_SEAL_GRACE_MS,
+    pageSize: e.TALLY_PAGE_SIZE,
+    workerConcurrency: e.TALLY_WORKER_CONCURRENCY,
+    batchAttempts: e.TALLY_BATCH_ATTEMPTS,
+    batchBackoffMs: e.TALLY_BATCH_BACKOFF_MS,
+    entityCacheMs: e.TALLY_ENTITY_CACHE_MS,
+    dashboardHost: e.TALLY_DASHBOARD_HOST,
+    dashboardPort: e.TALLY_DASHBOARD_PORT,
+    dashboardUser: e.TALLY_DASHBOARD_USER,
+    dashboardPassword: e.TALLY_DASHBOARD_PASSWORD,
+    metrics: e.TALLY_METRICS,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** The database URL, for processes that touch PostgreSQL. */
+export function requireDatabaseUrl(config: Config): string {
+  if (config.databaseUrl === undefined) {
+    throw new ConfigError(
+      'invalid configuration:\n  DATABASE_URL: required (e.g. postgresql://user@127.0.0.1:5432/tally)',
+    );
+  }
+  return config.databaseUrl;
+}
+
+/** The gateway token, for the ingest server. */
+export function requireGatewayToken(config: Config): string {
+  if (config.gatewayToken === undefined) {
+    throw new ConfigError(
+      'invalid configuration:\n  TALLY_GATEWAY_TOKEN: required by the ingest server (the value gateways send in X-GPUStack-Auth-Token)',
+    );
+  }
+  return config.gatewayToken;
+}

@@ -1,0 +1,106 @@
+// The usage report contract: one zod schema that the producer validates with before
+// enqueueing and the worker re-validates with after reading a stream entry.
+// JSON keys are GPUStack's gateway keys exactly; unknown keys are dropped, never an error.
+import { z } from 'zod';
+
+export const MAX_STRING_LENGTH = 255;
+export const MAX_REPORT_ID_LENGTH = 128;
+/** Latest instant a JavaScript Date can hold, in UnixMilli. */
+const MAX_UNIX_MILLI = 8.64e15;
+
+/** GPUStack's operation values. `audit_transcription` is GPUStack's own spelling. */
+export const OPERATIONS = [
+  'completion',
+  'chat_completion',
+  'embedding',
+  'rerank',
+  'image_generation',
+  'audio_speech',
+  'audit_transcription',
+] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+const count = (fallback: number) => z.int().min(0).default(fallback);
+const id = z
+  .int()
+  .min(0)
+  .nullish()
+  .transform((v) => v ?? null);
+const text = z
+  .string()
+  .max(MAX_STRING_LENGTH)
+  .nullish()
+  .transform((v) => v ?? null);
+// Absent, null or <= 0 means "not reported"; GPUStack gateways send 0 for unknown.
+const unixMilli = z
+  .int()
+  .max(MAX_UNIX_MILLI)
+  .nullish()
+  .transform((v) => (v === null || v === undefined || v <= 0 ? null : v));
+
+const operation = z
+  .enum([...OPERATIONS, 'audio_transcription'])
+  .nullish()
+  // Both spellings land under GPUStack's, so one operation never splits into two rollups.
+  .transform((v): Operation | null =>
+    v === 'audio_transcription' ? 'audit_transcription' : (v ?? null),
+  );
+
+export const reportSchema = z.object({
+  report_id: z
+    .string()
+    .min(1)
+    .max(MAX_REPORT_ID_LENGTH)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .optional(),
+  model: z.string().trim().min(1, 'must not be empty').max(MAX_STRING_LENGTH),
+  input_token: count(0),
+  output_token: count(0),
+  total_token: count(0),
+  input_cached_token: count(0),
+  request_count: count(1),
+  completed: z.boolean().default(false),
+  output_chunk_count: count(0),
+  request_content_bytes: count(0),
+  started_at: unixMilli,
+  completed_at: unixMilli,
+  user_id: id,
+  model_id: id,
+  model_route_id: id,
+  cluster_id: id,
+  provider_id: id,
+  provider_name: text,
+  provider_type: text,
+  access_key: text,
+  operation,
+});
+
+/** A report as the gateway may send it (defaults not yet applied). */
+export type UsageReportInput = z.input<typeof reportSchema>;
+/** A validated report with every default applied. */
+export type UsageReport = z.output<typeof reportSchema>;
+/** A validated report that carries its id, as stored in a stream entry. */
+export type StoredReport = UsageReport & { report_id: string };
+
+export interface ReportProblem {
+  /** Dotted path of the offending field, e.g. `input_token` or `3.model` in an array. */
+  path: string;
+  message: string;
+}
+
+export type ParseResult =
+  { ok: true; report: UsageReport } | { ok: false; problems: ReportProblem[] };
+
+/** Validates one report. Never throws; every problem is listed. */
+export function parseReport(input: unknown): ParseResult {
+  const result = reportSchema.safeParse(input);
+  if (result.success) return { ok: true, report: result.data };
+  return { ok: false, problems: toProblems(result.error) };
+}
+
+export function toProblems(error: z.ZodError, prefix: (string | number)[] = []): ReportProblem[] {
+  return error.issues.map((issue) => {
+    const path = [...prefix, ...issue.path.map((p) => String(p))].join('.');
+    return { path: path === '' ? '(report)' : path, message: issue.message };
+  });
+}

@@ -1,0 +1,110 @@
+// Applies prisma/migrations to a database with Prisma's schema engine compiled to
+// WebAssembly, so migrating needs no engine download. Writes `_prisma_migrations`
+// exactly as `prisma migrate deploy` does; applying twice changes nothing.
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+// @prisma/migrate is CommonJS whose named exports Node cannot detect statically.
+import prismaMigrate from '@prisma/migrate';
+
+const { SchemaEngineWasm } = prismaMigrate;
+type SchemaEngineWasm = Awaited<ReturnType<typeof SchemaEngineWasm.setup>>;
+
+const require = createRequire(import.meta.url);
+const MIGRATIONS_DIR = findMigrationsDir(dirname(fileURLToPath(import.meta.url)));
+const filters = { externalTables: [], externalEnums: [] };
+
+/**
+ * @prisma/internals loads the engine from its own build/ folder, which its package does
+ * not ship; the same file is published in @prisma/schema-engine-wasm (pinned to the same
+ * version by @prisma/internals), so put it where the loader looks.
+ */
+async function ensureEngineWasm(): Promise<void> {
+  const internalsDir = dirname(require.resolve('@prisma/internals/package.json'));
+  const target = join(internalsDir, 'build', 'schema_engine_bg.wasm');
+  if (await exists(target)) return;
+  const requireFromInternals = createRequire(join(internalsDir, 'package.json'));
+  const wasmDir = dirname(requireFromInternals.resolve('@prisma/schema-engine-wasm'));
+  await mkdir(dirname(target), { recursive: true });
+  await copyFile(join(wasmDir, 'schema_engine_bg.wasm'), target);
+}
+
+/** prisma/migrations of the package, whether this file runs from src/ or from dist/src/. */
+function findMigrationsDir(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    const candidate = join(dir, 'prisma', 'migrations');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new Error(`no prisma/migrations folder above ${from}`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function withEngine<T>(
+  databaseUrl: string,
+  run: (engine: SchemaEngineWasm) => Promise<T>,
+): Promise<T> {
+  await ensureEngineWasm();
+  // Our own pool, so its connections close now rather than after pg's idle timeout.
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  const adapter = bindMigrationAwareSqlAdapterFactory(new PrismaPg(pool));
+  try {
+    const engine = await SchemaEngineWasm.setup({ adapter });
+    try {
+      return await run(engine);
+    } finally {
+      await engine.stop();
+    }
+  } finally {
+    await pool.end();
+  }
+}
+
+async function migrationsList() {
+  const names = (await readdir(MIGRATIONS_DIR, { withFileTypes: true }))
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name)
+    .sort();
+  const migrationDirectories = await Promise.all(
+    names.map(async (name) => ({
+      path: name,
+      migrationFile: {
+        path: 'migration.sql',
+        content: {
+          tag: 'ok' as const,
+          value: await readFile(join(MIGRATIONS_DIR, name, 'migration.sql'), 'utf8'),
+        },
+      },
+    })),
+  );
+  return {
+    baseDir: MIGRATIONS_DIR,
+    lockfile: {
+      path: 'migration_lock.toml',
+      content: await readFile(join(MIGRATIONS_DIR, 'migration_lock.toml'), 'utf8'),
+    },
+    shadowDbInitScript: '',
+    migrationDirectories,
+  };
+}
+
+/** Applies every committed migration not yet applied. Returns the names it applied. */
+export async function migrate(databaseUrl: string): Promise<string[]> {
+  const list = await migrationsList();
+  return withEngine(databaseUrl, async (engine) => {
+    const result = await engine.applyMigrations({ migrationsList: list, filters });
+    return result.appliedMigrationNames;
+  });
+}

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, requireDatabaseUrl } from '../../src/contract/config.js';
+
+describe('config', () => {
+  it('applies the documented defaults to an empty environment', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      redisUrl: 'redis://127.0.0.1:6379',
+      databaseUrl: undefined,
+      partitions: 4,
+      flushIntervalMs: 10_000,
+      bytesPerInputToken: 4,
+      tokensPerOutputChunk: 1,
+      rollupTimeZone: 'UTC',
+      gatewayToken: undefined,
+      ingestPort: 8080,
+      keyPrefix: 'tally',
+      logLevel: 'info',
+    });
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ TALLY_PARTITIONS: '', LOG_LEVEL: ' ' }).partitions).toBe(4);
+  });
+
+  it('parses numbers, booleans and time zones', () => {
+    const c = loadConfig({
+      TALLY_PARTITIONS: '8',
+      TALLY_METRICS: 'false',
+      TALLY_ROLLUP_TIMEZONE: 'Asia/Shanghai',
+    });
+    expect(c).toMatchObject({ partitions: 8, metrics: false, rollupTimeZone: 'Asia/Shanghai' });
+  });
+
+  it.each([
+    ['TALLY_PARTITIONS', '0'],
+    ['TALLY_PARTITIONS', 'four'],
+    ['TALLY_FLUSH_INTERVAL_MS', '1.5'],
+    ['TALLY_ESTIMATED_BYTES_PER_INPUT_TOKEN', '0'],
+    ['TALLY_ESTIMATED_TOKENS_PER_OUTPUT_CHUNK', '-1'],
+    ['TALLY_ROLLUP_TIMEZONE', 'Mars/Olympus'],
+    ['TALLY_INGEST_PORT', '70000'],
+    ['TALLY_KEY_PREFIX', 'a b'],
+    ['REDIS_URL', 'http://x'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['TALLY_METRICS', 'maybe'],
+    ['LOG_LEVEL', 'loud'],
+  ])('stops on %s=%s with a message naming the variable', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(name);
+  });
+
+  it('names DATABASE_URL when a process needs it and it is missing', () => {
+    expect(() => requireDatabaseUrl(loadConfig({}))).toThrow(/DATABASE_URL: required/);
+  });
+});
