@@ -50,6 +50,7 @@ CREATE TABLE "model_usage_details" (
     "prompt_token_count" BIGINT NOT NULL DEFAULT 0,
     "completion_token_count" BIGINT NOT NULL DEFAULT 0,
     "prompt_cached_token_count" BIGINT NOT NULL DEFAULT 0,
+    "request_count" BIGINT NOT NULL DEFAULT 1,
     "started_at" TIMESTAMPTZ(3),
     "completed_at" TIMESTAMPTZ(3),
     "created_at" TIMESTAMPTZ(3) NOT NULL,
