@@ -20,6 +20,10 @@ export const OPERATIONS = [
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
+// PostgreSQL text cannot hold NUL; a report carrying one could never be committed.
+const noNul = (v: string) => !v.includes('\u0000');
+const NO_NUL = 'must not contain NUL characters';
+
 const count = (fallback: number) => z.int().min(0).default(fallback);
 const id = z
   .int()
@@ -53,7 +57,7 @@ export const reportSchema = z.object({
     .max(MAX_REPORT_ID_LENGTH)
     .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
     .optional(),
-  model: z.string().trim().min(1, 'must not be empty').max(MAX_STRING_LENGTH),
+  model: z.string().trim().min(1, 'must not be empty').max(MAX_STRING_LENGTH).refine(noNul, NO_NUL),
   input_token: count(0),
   output_token: count(0),
   total_token: count(0),

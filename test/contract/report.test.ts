@@ -109,6 +109,8 @@ describe('report contract', () => {
     [{ model: 'm', user_id: -3 }, 'user_id'],
     [{ model: 'm', provider_name: 'p'.repeat(300) }, 'provider_name'],
     [{ model: 'm', access_key: 7 }, 'access_key'],
+    [{ model: 'a\u0000b' }, 'model'],
+    [{ model: 'm', provider_name: '\u0000' }, 'provider_name'],
     [{ model: 'm', operation: 'chat' }, 'operation'],
     [{ model: 'm', report_id: '' }, 'report_id'],
     [{ model: 'm', report_id: 'has space' }, 'report_id'],

@@ -1,0 +1,147 @@
+// Turns one validated report into an audit row, or a rejection with its reason:
+// validation, estimation, date, snapshot and token resolution. Pure: no I/O, no clock.
+import type { StoredReport } from '../../contract/report.js';
+import type { Entities } from './entities.js';
+import { estimateTokens, type EstimationRates } from './estimate.js';
+import { calendarDate, reportInstant } from './when.js';
+
+export const REJECT_REASONS = [
+  'invalid_report',
+  'missing_model_and_provider',
+  'unknown_model',
+  'model_name_mismatch',
+  'unknown_provider',
+  'model_not_offered_by_provider',
+  'unknown_user',
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export interface Rejection {
+  reason: RejectReason;
+  message: string;
+}
+
+/** One model_usage_details row; its rollup key and counts feed model_usages. */
+export interface AuditRow {
+  reportId: string;
+  date: string;
+  modelId: number | null;
+  modelName: string;
+  modelRouteId: number | null;
+  modelRouteName: string | null;
+  providerId: number | null;
+  providerName: string | null;
+  providerType: string | null;
+  clusterId: number | null;
+  clusterName: string | null;
+  userId: number | null;
+  userName: string | null;
+  apiKeyId: number | null;
+  apiKeyName: string | null;
+  accessKey: string | null;
+  apiKeyIsCustom: boolean | null;
+  operation: string | null;
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  requestCount: number;
+  startedAt: number | null;
+  completedAt: number | null;
+  /** The report's instant: created_at and updated_at of the audit row. */
+  instant: number;
+}
+
+export interface ResolveContext extends EstimationRates {
+  timeZone: string;
+  /** Processing time (UnixMilli), the instant of a report with no timestamps. */
+  processedAt: number;
+}
+
+export type Resolution = { ok: true; row: AuditRow } | ({ ok: false } & Rejection);
+
+const TOTAL_IS_PROMPT_CATEGORIES = new Set(['embedding', 'reranker']);
+
+function reject(reason: RejectReason, message: string): Resolution {
+  return { ok: false, reason, message };
+}
+
+export function resolveReport(
+  report: StoredReport,
+  entities: Entities,
+  ctx: ResolveContext,
+): Resolution {
+  if (report.model_id === null && report.provider_id === null) {
+    return reject('missing_model_and_provider', 'report has neither model_id nor provider_id');
+  }
+  const model = report.model_id === null ? undefined : entities.models.get(report.model_id);
+  if (report.model_id !== null) {
+    if (model === undefined)
+      return reject('unknown_model', `model_id ${report.model_id} not found`);
+    if (model.name !== report.model) {
+      return reject(
+        'model_name_mismatch',
+        `model_id ${model.id} is named "${model.name}", report says "${report.model}"`,
+      );
+    }
+  }
+  const provider =
+    report.provider_id === null ? undefined : entities.providers.get(report.provider_id);
+  if (report.provider_id !== null) {
+    if (provider === undefined) {
+      return reject('unknown_provider', `provider_id ${report.provider_id} not found`);
+    }
+    if (!provider.modelNames.includes(report.model)) {
+      return reject(
+        'model_not_offered_by_provider',
+        `provider_id ${provider.id} does not offer model "${report.model}"`,
+      );
+    }
+  }
+  const user = report.user_id === null ? undefined : entities.users.get(report.user_id);
+  if (report.user_id !== null && user === undefined) {
+    return reject('unknown_user', `user_id ${report.user_id} not found`);
+  }
+
+  const tokens = estimateTokens(report, ctx);
+  const totalIsPrompt = model?.categories.some((c) => TOTAL_IS_PROMPT_CATEGORIES.has(c)) ?? false;
+  const promptTokens =
+    totalIsPrompt && tokens.total > tokens.input + tokens.output
+      ? tokens.total - tokens.output
+      : tokens.input;
+
+  const apiKey = report.access_key === null ? undefined : entities.apiKeys.get(report.access_key);
+  const route =
+    report.model_route_id === null ? undefined : entities.routes.get(report.model_route_id);
+  const instant = reportInstant(report, ctx.processedAt);
+
+  return {
+    ok: true,
+    row: {
+      reportId: report.report_id,
+      date: calendarDate(instant, ctx.timeZone),
+      modelId: model?.id ?? report.model_id,
+      modelName: model?.name ?? report.model,
+      modelRouteId: report.model_route_id,
+      modelRouteName: route?.name ?? null,
+      providerId: provider?.id ?? null,
+      providerName: provider?.name ?? null,
+      providerType: provider?.type ?? null,
+      clusterId: report.cluster_id ?? model?.clusterId ?? null,
+      clusterName: model?.clusterName ?? null,
+      userId: user?.id ?? null,
+      userName: user?.username ?? null,
+      apiKeyId: apiKey?.id ?? null,
+      apiKeyName: apiKey?.name ?? null,
+      accessKey: report.access_key,
+      apiKeyIsCustom: apiKey?.isCustom ?? null,
+      operation: report.operation,
+      promptTokens,
+      completionTokens: tokens.output,
+      cachedTokens: report.input_cached_token,
+      requestCount: report.request_count,
+      startedAt: report.started_at,
+      completedAt: report.completed_at,
+      instant,
+    },
+  };
+}

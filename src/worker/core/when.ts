@@ -1,0 +1,25 @@
+// When a report happened and which rollup day it belongs to.
+import type { UsageReport } from '../../contract/report.js';
+
+/** The report's instant in UnixMilli: completed_at, else started_at, else processing time. */
+export function reportInstant(report: UsageReport, processedAt: number): number {
+  return report.completed_at ?? report.started_at ?? processedAt;
+}
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+/** The calendar date (YYYY-MM-DD) of an instant in an IANA time zone. */
+export function calendarDate(instant: number, timeZone: string): string {
+  let format = formatters.get(timeZone);
+  if (format === undefined) {
+    // en-CA formats dates as YYYY-MM-DD.
+    format = new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    });
+    formatters.set(timeZone, format);
+  }
+  return format.format(instant);
+}

@@ -1,0 +1,79 @@
+// The sealer: on every tick, walks each partition's stream from its head and adds one
+// batch job per closed, non-empty window. Job ids come from (partition, window start),
+// so repeated or concurrent ticks add each batch once. No cursor is stored: committed
+// pages are deleted, so the head is always the oldest uncommitted report.
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { batchJobId, streamKey } from '../contract/keys.js';
+import type { Logger } from '../logger.js';
+import {
+  batchJobOptions,
+  type BatchJobData,
+  type BatchResult,
+  type RetryPolicy,
+} from './queues.js';
+
+export interface SealerDeps {
+  redis: Redis;
+  batches: Queue<BatchJobData, BatchResult>;
+  logger: Logger;
+  keyPrefix: string;
+  partitions: number;
+  windowMs: number;
+  graceMs: number;
+  retry: RetryPolicy;
+}
+
+/** Redis server time in milliseconds: windows never depend on a worker's clock. */
+export async function redisTime(redis: Redis): Promise<number> {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
+export function windowOf(ms: number, windowMs: number): { start: number; end: number } {
+  const start = Math.floor(ms / windowMs) * windowMs;
+  return { start, end: start + windowMs };
+}
+
+/** The closed, non-empty windows of one partition, oldest first. */
+export async function closedWindows(
+  redis: Redis,
+  key: string,
+  now: number,
+  windowMs: number,
+  graceMs: number,
+): Promise<{ start: number; end: number }[]> {
+  const windows: { start: number; end: number }[] = [];
+  let cursor = '-';
+  for (;;) {
+    const [first] = await redis.xrange(key, cursor, '+', 'COUNT', 1);
+    if (first === undefined) break;
+    const window = windowOf(Number(first[0].split('-')[0]), windowMs);
+    if (now < window.end + graceMs) break;
+    windows.push(window);
+    cursor = `${window.end}-0`;
+  }
+  return windows;
+}
+
+/** One sealer tick. Returns how many windows it found closed (jobs that existed are not re-added). */
+export async function seal(deps: SealerDeps): Promise<number> {
+  const now = await redisTime(deps.redis);
+  const options = batchJobOptions(deps.retry);
+  let sealed = 0;
+  for (let partition = 0; partition < deps.partitions; partition += 1) {
+    const key = streamKey(deps.keyPrefix, partition);
+    const windows = await closedWindows(deps.redis, key, now, deps.windowMs, deps.graceMs);
+    if (windows.length === 0) continue;
+    await deps.batches.addBulk(
+      windows.map((w) => ({
+        name: 'batch',
+        data: { partition, windowStart: w.start, windowEnd: w.end },
+        opts: { ...options, jobId: batchJobId(partition, w.start) },
+      })),
+    );
+    sealed += windows.length;
+  }
+  if (sealed > 0) deps.logger.debug({ sealed }, 'sealer tick');
+  return sealed;
+}

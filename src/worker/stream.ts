@@ -1,0 +1,33 @@
+// Reads and deletes the stream entries of one window, a page at a time. Deleting is
+// only ever done after the page's reports are committed (see batch-processor.ts).
+import type { Redis } from 'ioredis';
+import { REPORT_FIELD } from '../contract/keys.js';
+
+export interface StreamEntry {
+  id: string;
+  /** The report JSON, or undefined when the entry has no report field. */
+  payload: string | undefined;
+}
+
+/** Up to `count` oldest entries with ids in [start, end) milliseconds. */
+export async function readWindowPage(
+  redis: Redis,
+  key: string,
+  start: number,
+  end: number,
+  count: number,
+): Promise<StreamEntry[]> {
+  // An end id without a sequence number means "every sequence of that millisecond".
+  const raw = await redis.xrange(key, `${start}-0`, `${end - 1}`, 'COUNT', count);
+  return raw.map(([id, fields]) => {
+    let payload: string | undefined;
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      if (fields[i] === REPORT_FIELD) payload = fields[i + 1];
+    }
+    return { id, payload };
+  });
+}
+
+export async function deleteEntries(redis: Redis, key: string, ids: string[]): Promise<void> {
+  if (ids.length > 0) await redis.xdel(key, ...ids);
+}

@@ -1,0 +1,174 @@
+// Starts a worker: the sealer (a BullMQ job scheduler tick) and the batch processor,
+// on their own Redis connections. Any number of workers may run against one Redis and
+// one PostgreSQL. `close()` releases the current batch between pages and closes all.
+import { Worker, type Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { BATCH_QUEUE, SEALER_QUEUE, streamKey } from '../contract/keys.js';
+import type { Config } from '../contract/config.js';
+import type { PrismaClient } from '../db/client.js';
+import type { Logger } from '../logger.js';
+import { createBatchProcessor } from './batch-processor.js';
+import { EntityLoader } from './entities.js';
+import { openBatchQueue, openSealerQueue, type BatchJobData, type BatchResult } from './queues.js';
+import { seal } from './sealer.js';
+
+export type WorkerConfig = Pick<
+  Config,
+  | 'redisUrl'
+  | 'keyPrefix'
+  | 'partitions'
+  | 'flushIntervalMs'
+  | 'sealGraceMs'
+  | 'pageSize'
+  | 'workerConcurrency'
+  | 'batchAttempts'
+  | 'batchBackoffMs'
+  | 'entityCacheMs'
+  | 'rollupTimeZone'
+  | 'bytesPerInputToken'
+  | 'tokensPerOutputChunk'
+>;
+
+export interface WorkerDeps {
+  config: WorkerConfig;
+  prisma: PrismaClient;
+  logger: Logger;
+  /** Run the sealer in this process (default true). */
+  seal?: boolean;
+}
+
+export interface RunningWorker {
+  batches: Queue<BatchJobData, BatchResult>;
+  batchWorker: Worker<BatchJobData, BatchResult>;
+  /** Runs one sealer tick now (the scheduler runs them every flush interval). */
+  sealNow(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
+  const { config, logger } = deps;
+  // BullMQ needs connections that retry forever; stream reads share one of their own.
+  const bullConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const streams = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
+  const prefix = config.keyPrefix;
+  const batches = openBatchQueue(bullConnection, prefix);
+  const sealerQueue = openSealerQueue(bullConnection, prefix);
+  let closing = false;
+
+  const partitions = await partitionCount(streams, config.keyPrefix, config.partitions, logger);
+  const sealDeps = {
+    redis: streams,
+    batches,
+    logger,
+    keyPrefix: prefix,
+    partitions,
+    windowMs: config.flushIntervalMs,
+    graceMs: config.sealGraceMs,
+    retry: { attempts: config.batchAttempts, backoffMs: config.batchBackoffMs },
+  };
+
+  const batchWorker = new Worker<BatchJobData, BatchResult>(
+    BATCH_QUEUE,
+    createBatchProcessor({
+      redis: streams,
+      prisma: deps.prisma,
+      entities: new EntityLoader(deps.prisma, config.entityCacheMs),
+      logger,
+      keyPrefix: prefix,
+      pageSize: config.pageSize,
+      timeZone: config.rollupTimeZone,
+      bytesPerInputToken: config.bytesPerInputToken,
+      tokensPerOutputChunk: config.tokensPerOutputChunk,
+      isClosing: () => closing,
+    }),
+    {
+      connection: bullConnection,
+      prefix,
+      concurrency: config.workerConcurrency,
+      // Batches are idempotent, so a batch whose worker died is simply run again.
+      maxStalledCount: 1000,
+    },
+  );
+  batchWorker.on('failed', (job, error) => {
+    logger.warn(
+      { job: job?.id, data: job?.data, attempt: job?.attemptsMade, err: error.message },
+      'batch failed; BullMQ retries it with backoff until its attempts are spent',
+    );
+  });
+  batchWorker.on('error', (error) => logger.error({ err: error.message }, 'batch worker error'));
+
+  const sealerWorkers: Worker[] = [];
+  if (deps.seal !== false) {
+    await sealerQueue.upsertJobScheduler(
+      'seal',
+      { every: config.flushIntervalMs },
+      { name: 'seal', opts: { removeOnComplete: true, removeOnFail: 100 } },
+    );
+    const sealerWorker = new Worker(SEALER_QUEUE, () => seal(sealDeps), {
+      connection: bullConnection,
+      prefix,
+      concurrency: 1,
+    });
+    sealerWorker.on('error', (error) => logger.error({ err: error.message }, 'sealer error'));
+    sealerWorker.on('failed', (_job, error) =>
+      logger.warn({ err: error.message }, 'sealer tick failed; the next tick tries again'),
+    );
+    sealerWorkers.push(sealerWorker);
+  }
+
+  logger.info(
+    { partitions, windowMs: config.flushIntervalMs, concurrency: config.workerConcurrency },
+    'worker started',
+  );
+
+  return {
+    batches,
+    batchWorker,
+    sealNow: () => seal(sealDeps),
+    close: async () => {
+      closing = true;
+      await Promise.all([batchWorker.close(), ...sealerWorkers.map((w) => w.close())]);
+      await Promise.all([batches.close(), sealerQueue.close()]);
+      streams.disconnect();
+      bullConnection.disconnect();
+    },
+  };
+}
+
+/**
+ * The partitions to seal: the configured count, raised to cover any partition stream that
+ * already exists (a producer configured with more partitions must never strand reports).
+ */
+async function partitionCount(
+  redis: Redis,
+  prefix: string,
+  configured: number,
+  logger: Logger,
+): Promise<number> {
+  let highest = configured - 1;
+  let cursor = '0';
+  const pattern = streamKey(prefix, 0).replace(/:0:reports$/, ':*:reports');
+  do {
+    const [next, keys] = await redis.scan(
+      cursor,
+      'MATCH',
+      pattern,
+      'COUNT',
+      1000,
+      'TYPE',
+      'stream',
+    );
+    cursor = next;
+    for (const key of keys) {
+      const p = Number(key.slice(prefix.length + 1, key.length - ':reports'.length));
+      if (Number.isInteger(p) && p > highest) highest = p;
+    }
+  } while (cursor !== '0');
+  if (highest + 1 > configured) {
+    logger.warn(
+      { configured, found: highest + 1 },
+      'streams exist for more partitions than TALLY_PARTITIONS; sealing them all',
+    );
+  }
+  return highest + 1;
+}

@@ -1,0 +1,139 @@
+// Commits one page in ONE transaction: audit rows inserted ON CONFLICT (report_id) DO
+// NOTHING; the rows actually inserted (and only those) summed into the daily rollups by
+// one multi-row upsert in key order; rejected reports recorded with their reason.
+// Every value travels as a bound array parameter (unnest), never as SQL text.
+import type { PrismaClient } from '../db/client.js';
+import type { AuditRow, RejectReason } from './core/resolve.js';
+
+export interface RejectedEntry {
+  reportId: string;
+  reason: RejectReason;
+  message: string;
+  raw: string;
+  partition: number;
+}
+
+export interface CommitResult {
+  /** Audit rows inserted by this commit. */
+  committed: number;
+  /** Rows whose report_id already had an audit row (nothing added). */
+  duplicates: number;
+}
+
+function column<T, V>(rows: readonly T[], pick: (row: T) => V): V[] {
+  return rows.map(pick);
+}
+
+export async function commitPage(
+  prisma: PrismaClient,
+  rows: readonly AuditRow[],
+  rejected: readonly RejectedEntry[],
+): Promise<CommitResult> {
+  // Sorted, so concurrent commits take row locks in one order and cannot deadlock.
+  const sorted = [...rows].sort((a, b) =>
+    a.reportId < b.reportId ? -1 : a.reportId > b.reportId ? 1 : 0,
+  );
+  const insert = prisma.$queryRaw<{ inserted: number }[]>`
+    WITH input AS (
+      SELECT * FROM unnest(
+        ${column(sorted, (r) => r.reportId)}::text[],
+        ${column(sorted, (r) => r.date)}::date[],
+        ${column(sorted, (r) => r.modelId)}::int[],
+        ${column(sorted, (r) => r.modelName)}::text[],
+        ${column(sorted, (r) => r.modelRouteId)}::int[],
+        ${column(sorted, (r) => r.modelRouteName)}::text[],
+        ${column(sorted, (r) => r.providerId)}::int[],
+        ${column(sorted, (r) => r.providerName)}::text[],
+        ${column(sorted, (r) => r.providerType)}::text[],
+        ${column(sorted, (r) => r.clusterId)}::int[],
+        ${column(sorted, (r) => r.clusterName)}::text[],
+        ${column(sorted, (r) => r.userId)}::int[],
+        ${column(sorted, (r) => r.userName)}::text[],
+        ${column(sorted, (r) => r.apiKeyId)}::int[],
+        ${column(sorted, (r) => r.apiKeyName)}::text[],
+        ${column(sorted, (r) => r.accessKey)}::text[],
+        ${column(sorted, (r) => r.apiKeyIsCustom)}::bool[],
+        ${column(sorted, (r) => r.operation)}::text[],
+        ${column(sorted, (r) => r.promptTokens)}::bigint[],
+        ${column(sorted, (r) => r.completionTokens)}::bigint[],
+        ${column(sorted, (r) => r.cachedTokens)}::bigint[],
+        ${column(sorted, (r) => r.requestCount)}::bigint[],
+        ${column(sorted, (r) => r.startedAt)}::float8[],
+        ${column(sorted, (r) => r.completedAt)}::float8[],
+        ${column(sorted, (r) => r.instant)}::float8[]
+      ) AS t(report_id, date, model_id, model_name, model_route_id, model_route_name,
+             provider_id, provider_name, provider_type, cluster_id, cluster_name,
+             user_id, user_name, api_key_id, api_key_name, access_key, api_key_is_custom,
+             operation, prompt, completion, cached, requests, started_ms, completed_ms, instant_ms)
+    ),
+    inserted AS (
+      INSERT INTO model_usage_details (
+        report_id, date, model_id, model_name, model_route_id, model_route_name,
+        provider_id, provider_name, provider_type, cluster_id, cluster_name,
+        user_id, user_name, api_key_id, api_key_name, access_key, api_key_is_custom,
+        operation, prompt_token_count, completion_token_count, prompt_cached_token_count,
+        request_count, started_at, completed_at, created_at, updated_at)
+      SELECT report_id, date, model_id, model_name, model_route_id, model_route_name,
+        provider_id, provider_name, provider_type, cluster_id, cluster_name,
+        user_id, user_name, api_key_id, api_key_name, access_key, api_key_is_custom,
+        operation, prompt, completion, cached, requests,
+        to_timestamp(started_ms / 1000.0), to_timestamp(completed_ms / 1000.0),
+        to_timestamp(instant_ms / 1000.0), to_timestamp(instant_ms / 1000.0)
+      FROM input
+      ON CONFLICT (report_id) DO NOTHING
+      RETURNING date, model_id, model_name, provider_id, provider_name, provider_type,
+        cluster_name, user_id, user_name, api_key_id, api_key_name, access_key,
+        api_key_is_custom, operation, prompt_token_count, completion_token_count,
+        prompt_cached_token_count, request_count
+    ),
+    rolled_up AS (
+      INSERT INTO model_usages AS u (
+        date, model_id, model_name, provider_id, provider_name, provider_type, cluster_name,
+        user_id, user_name, api_key_id, api_key_name, access_key, api_key_is_custom, operation,
+        prompt_token_count, completion_token_count, prompt_cached_token_count, request_count)
+      SELECT date, model_id, model_name, provider_id, provider_name, provider_type,
+        max(cluster_name), user_id, max(user_name), max(api_key_id), max(api_key_name),
+        access_key, bool_or(api_key_is_custom), operation,
+        sum(prompt_token_count), sum(completion_token_count),
+        sum(prompt_cached_token_count), sum(request_count)
+      FROM inserted
+      GROUP BY date, model_id, model_name, provider_id, provider_name, provider_type,
+        user_id, access_key, operation
+      ORDER BY date, model_id, model_name, provider_id, provider_name, provider_type,
+        user_id, access_key, operation
+      ON CONFLICT ON CONSTRAINT model_usages_rollup_key DO UPDATE SET
+        prompt_token_count = u.prompt_token_count + EXCLUDED.prompt_token_count,
+        completion_token_count = u.completion_token_count + EXCLUDED.completion_token_count,
+        prompt_cached_token_count = u.prompt_cached_token_count + EXCLUDED.prompt_cached_token_count,
+        request_count = u.request_count + EXCLUDED.request_count
+      RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM inserted)::int AS inserted,
+           (SELECT count(*) FROM rolled_up)::int AS rollups`;
+
+  // One row per report_id: an upsert may not touch the same row twice in one statement.
+  const uniqueRejected = [...new Map(rejected.map((r) => [r.reportId, r])).values()];
+  const reject = prisma.$executeRaw`
+    INSERT INTO rejected_usage_reports (report_id, reason, message, raw_report, partition)
+    SELECT * FROM unnest(
+      ${column(uniqueRejected, (r) => r.reportId)}::text[],
+      ${column(uniqueRejected, (r) => r.reason)}::text[],
+      ${column(uniqueRejected, (r) => r.message)}::text[],
+      ${column(uniqueRejected, (r) => r.raw)}::text[],
+      ${column(uniqueRejected, (r) => r.partition)}::int[])
+    ON CONFLICT (report_id) DO UPDATE SET
+      reason = EXCLUDED.reason, message = EXCLUDED.message,
+      raw_report = EXCLUDED.raw_report, partition = EXCLUDED.partition, rejected_at = now()`;
+
+  if (sorted.length === 0 && uniqueRejected.length === 0) return { committed: 0, duplicates: 0 };
+  let inserted = 0;
+  if (uniqueRejected.length === 0) {
+    inserted = (await insert)[0]?.inserted ?? 0;
+  } else if (sorted.length === 0) {
+    await reject;
+  } else {
+    const [result] = await prisma.$transaction([insert, reject]);
+    inserted = result[0]?.inserted ?? 0;
+  }
+  return { committed: inserted, duplicates: sorted.length - inserted };
+}
