@@ -52,7 +52,7 @@ function stringList(json: unknown): string[] {
 function providerModelNames(json: unknown): string[] {
   if (!Array.isArray(json)) return [];
   const names: string[] = [];
-  for (const m of json) {
+  for (const m of json as unknown[]) {
     if (typeof m === 'object' && m !== null && 'name' in m && typeof m.name === 'string') {
       names.push(m.name);
     }

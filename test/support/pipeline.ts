@@ -1,6 +1,6 @@
 // Starts a real worker (BullMQ sealer + batch processor) against a test database and a
 // test key prefix, with short windows so tests finish quickly.
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { loadConfig } from '../../src/contract/config.js';
 import { streamKey } from '../../src/contract/keys.js';
 import type { PrismaClient } from '../../src/db/client.js';
