@@ -35,11 +35,13 @@ export interface WorkerDeps {
   logger: Logger;
   /** Run the sealer in this process (default true). */
   seal?: boolean;
+  /** Process batches in this process (default true). */
+  process?: boolean;
 }
 
 export interface RunningWorker {
   batches: Queue<BatchJobData, BatchResult>;
-  batchWorker: Worker<BatchJobData, BatchResult>;
+  batchWorker: Worker<BatchJobData, BatchResult> | undefined;
   /** Runs one sealer tick now (the scheduler runs them every flush interval). */
   sealNow(): Promise<number>;
   close(): Promise<void>;
@@ -67,35 +69,38 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     retry: { attempts: config.batchAttempts, backoffMs: config.batchBackoffMs },
   };
 
-  const batchWorker = new Worker<BatchJobData, BatchResult>(
-    BATCH_QUEUE,
-    createBatchProcessor({
-      redis: streams,
-      prisma: deps.prisma,
-      entities: new EntityLoader(deps.prisma, config.entityCacheMs),
-      logger,
-      keyPrefix: prefix,
-      pageSize: config.pageSize,
-      timeZone: config.rollupTimeZone,
-      bytesPerInputToken: config.bytesPerInputToken,
-      tokensPerOutputChunk: config.tokensPerOutputChunk,
-      isClosing: () => closing,
-    }),
-    {
-      connection: bullConnection,
-      prefix,
-      concurrency: config.workerConcurrency,
-      // Batches are idempotent, so a batch whose worker died is simply run again.
-      maxStalledCount: 1000,
-    },
-  );
-  batchWorker.on('failed', (job, error) => {
+  const batchWorker =
+    deps.process === false
+      ? undefined
+      : new Worker<BatchJobData, BatchResult>(
+          BATCH_QUEUE,
+          createBatchProcessor({
+            redis: streams,
+            prisma: deps.prisma,
+            entities: new EntityLoader(deps.prisma, config.entityCacheMs),
+            logger,
+            keyPrefix: prefix,
+            pageSize: config.pageSize,
+            timeZone: config.rollupTimeZone,
+            bytesPerInputToken: config.bytesPerInputToken,
+            tokensPerOutputChunk: config.tokensPerOutputChunk,
+            isClosing: () => closing,
+          }),
+          {
+            connection: bullConnection,
+            prefix,
+            concurrency: config.workerConcurrency,
+            // Batches are idempotent, so a batch whose worker died is simply run again.
+            maxStalledCount: 1000,
+          },
+        );
+  batchWorker?.on('failed', (job, error) => {
     logger.warn(
       { job: job?.id, data: job?.data, attempt: job?.attemptsMade, err: error.message },
       'batch failed; BullMQ retries it with backoff until its attempts are spent',
     );
   });
-  batchWorker.on('error', (error) => logger.error({ err: error.message }, 'batch worker error'));
+  batchWorker?.on('error', (error) => logger.error({ err: error.message }, 'batch worker error'));
 
   const sealerWorkers: Worker[] = [];
   if (deps.seal !== false) {
@@ -127,7 +132,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     sealNow: () => seal(sealDeps),
     close: async () => {
       closing = true;
-      await Promise.all([batchWorker.close(), ...sealerWorkers.map((w) => w.close())]);
+      await Promise.all([batchWorker?.close(), ...sealerWorkers.map((w) => w.close())]);
       await Promise.all([batches.close(), sealerQueue.close()]);
       streams.disconnect();
       bullConnection.disconnect();

@@ -2,7 +2,11 @@
 // put reports (or anything at all) into a partition stream exactly as the producer does.
 import type { Redis } from 'ioredis';
 import { REPORT_FIELD, streamKey } from '../../src/contract/keys.js';
-import type { UsageReportInput } from '../../src/contract/report.js';
+import {
+  reportSchema,
+  type StoredReport,
+  type UsageReportInput,
+} from '../../src/contract/report.js';
 import type { PrismaClient } from '../../src/db/client.js';
 
 export const WORLD = {
@@ -86,4 +90,10 @@ export async function enqueue(
     withIds.map((r) => JSON.stringify(r)),
   );
   return withIds.map((r) => r.report_id);
+}
+
+/** A report as the worker holds it after parsing: contract defaults applied, id given. */
+export function storedReport(input: UsageReportInput): StoredReport {
+  const report = reportSchema.parse(input);
+  return { ...report, report_id: report.report_id ?? rid() };
 }

@@ -30,8 +30,14 @@ export async function startTestWorker(
   prisma: PrismaClient,
   prefix: string,
   overrides: Partial<WorkerConfig> = {},
+  roles: { seal?: boolean; process?: boolean } = {},
 ): Promise<RunningWorker> {
-  return startWorker({ config: testWorkerConfig(prefix, overrides), prisma, logger: silentLogger });
+  return startWorker({
+    config: testWorkerConfig(prefix, overrides),
+    prisma,
+    logger: silentLogger,
+    ...roles,
+  });
 }
 
 /** Waits until every given report has an audit row or a rejection. */

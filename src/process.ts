@@ -1,0 +1,35 @@
+// Process lifecycle shared by every entry point: configuration errors end the process
+// with their message (no stack), and SIGINT/SIGTERM close everything once, in order.
+import { ConfigError } from './contract/config.js';
+import type { Logger } from './logger.js';
+
+/** Runs `main`; a ConfigError prints its message and exits 1, anything else is logged. */
+export function run(name: string, main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    if (error instanceof ConfigError) console.error(`${name}: ${error.message}`);
+    else console.error(`${name}: failed to start:`, error);
+    process.exit(1);
+  });
+}
+
+/** On SIGINT/SIGTERM runs `close` once and exits; a second signal exits at once. */
+export function closeOnSignals(logger: Logger, close: () => Promise<void>): void {
+  let closing = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing) {
+      logger.warn({ signal }, 'second signal, exiting now');
+      process.exit(1);
+    }
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error instanceof Error ? error.message : String(error) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
