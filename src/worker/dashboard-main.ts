@@ -1,5 +1,5 @@
 // `npm run dashboard`: bull-board for the batch queue on its own port.
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../contract/config.js';
 import { createLogger } from '../logger.js';
@@ -14,8 +14,7 @@ run('dashboard', async () => {
   const logger = createLogger(config.logLevel, 'tally-dashboard');
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const batches = openBatchQueue(connection, config.keyPrefix);
-  const loggerInstance: FastifyBaseLogger = logger;
-  const app = Fastify({ loggerInstance });
+  const app = Fastify({ loggerInstance: logger });
   await registerDashboard(app, [batches], '/', auth);
   const address = await app.listen({ host: config.dashboardHost, port: config.dashboardPort });
   logger.info({ address }, 'dashboard listening');

@@ -6,7 +6,9 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import fastifyBasicAuth from '@fastify/basic-auth';
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from '../logger.js';
 import type { Queue } from 'bullmq';
 import { ConfigError } from '../contract/config.js';
 
@@ -38,7 +40,7 @@ function same(a: string, b: string): boolean {
 
 /** Registers the dashboard under `basePath` (e.g. '/dashboard' or '/'). */
 export async function registerDashboard(
-  app: FastifyInstance,
+  app: FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>,
   queues: Queue[],
   basePath: string,
   auth: DashboardAuth,
