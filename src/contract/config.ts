@@ -14,11 +14,6 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
-const bool = () =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
-    .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
 const str = () => z.string();
 
 const url = (protocols: RegExp, what: string) =>
@@ -50,6 +45,7 @@ const envSchema = z.object({
   TALLY_GATEWAY_TOKEN: str().optional(),
   TALLY_INGEST_HOST: str().default('0.0.0.0'),
   TALLY_INGEST_PORT: int(0, 65535).default(8080),
+  TALLY_INGEST_BODY_LIMIT_BYTES: int(1_024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
   TALLY_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, _ . -')
@@ -65,7 +61,6 @@ const envSchema = z.object({
   TALLY_DASHBOARD_PORT: int(0, 65535).default(8081),
   TALLY_DASHBOARD_USER: str().optional(),
   TALLY_DASHBOARD_PASSWORD: str().optional(),
-  TALLY_METRICS: bool().default(true),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -82,6 +77,7 @@ export interface Config {
   gatewayToken: string | undefined;
   ingestHost: string;
   ingestPort: number;
+  ingestBodyLimitBytes: number;
   keyPrefix: string;
   producerTimeoutMs: number;
   sealGraceMs: number;
@@ -94,7 +90,6 @@ export interface Config {
   dashboardPort: number;
   dashboardUser: string | undefined;
   dashboardPassword: string | undefined;
-  metrics: boolean;
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -121,6 +116,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     gatewayToken: e.TALLY_GATEWAY_TOKEN,
     ingestHost: e.TALLY_INGEST_HOST,
     ingestPort: e.TALLY_INGEST_PORT,
+    ingestBodyLimitBytes: e.TALLY_INGEST_BODY_LIMIT_BYTES,
     keyPrefix: e.TALLY_KEY_PREFIX,
     producerTimeoutMs: e.TALLY_PRODUCER_TIMEOUT_MS,
     sealGraceMs: e.TALLY_SEAL_GRACE_MS,
@@ -133,7 +129,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dashboardPort: e.TALLY_DASHBOARD_PORT,
     dashboardUser: e.TALLY_DASHBOARD_USER,
     dashboardPassword: e.TALLY_DASHBOARD_PASSWORD,
-    metrics: e.TALLY_METRICS,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -23,13 +23,12 @@ describe('config', () => {
     expect(loadConfig({ TALLY_PARTITIONS: '', LOG_LEVEL: ' ' }).partitions).toBe(4);
   });
 
-  it('parses numbers, booleans and time zones', () => {
+  it('parses numbers and time zones', () => {
     const c = loadConfig({
       TALLY_PARTITIONS: '8',
-      TALLY_METRICS: 'false',
       TALLY_ROLLUP_TIMEZONE: 'Asia/Shanghai',
     });
-    expect(c).toMatchObject({ partitions: 8, metrics: false, rollupTimeZone: 'Asia/Shanghai' });
+    expect(c).toMatchObject({ partitions: 8, rollupTimeZone: 'Asia/Shanghai' });
   });
 
   it.each([
@@ -43,7 +42,6 @@ describe('config', () => {
     ['TALLY_KEY_PREFIX', 'a b'],
     ['REDIS_URL', 'http://x'],
     ['DATABASE_URL', 'mysql://x'],
-    ['TALLY_METRICS', 'maybe'],
     ['LOG_LEVEL', 'loud'],
   ])('stops on %s=%s with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
