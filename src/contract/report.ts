@@ -25,9 +25,12 @@ const noNul = (v: string) => !v.includes('\u0000');
 const NO_NUL = 'must not contain NUL characters';
 
 const count = (fallback: number) => z.int().min(0).default(fallback);
+/** Entity ids are PostgreSQL integers (GPUStack's schema). */
+export const MAX_ENTITY_ID = 2_147_483_647;
 const id = z
   .int()
   .min(0)
+  .max(MAX_ENTITY_ID)
   .nullish()
   .transform((v) => v ?? null);
 const text = z

@@ -107,6 +107,7 @@ describe('report contract', () => {
     [{ model: 'm', started_at: 'yesterday' }, 'started_at'],
     [{ model: 'm', completed_at: 9e15 }, 'completed_at'],
     [{ model: 'm', user_id: -3 }, 'user_id'],
+    [{ model: 'm', model_id: 2 ** 31 }, 'model_id'],
     [{ model: 'm', provider_name: 'p'.repeat(300) }, 'provider_name'],
     [{ model: 'm', access_key: 7 }, 'access_key'],
     [{ model: 'a\u0000b' }, 'model'],
