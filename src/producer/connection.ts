@@ -1,0 +1,100 @@
+// The producer's Redis connection policy: how an owned connection is opened (no offline
+// queue, bounded timeouts, endless background reconnects) and how a call waits for it.
+// Must never let a call wait past its deadline or queue a command for a later connection.
+import { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import { LogThrottle } from './log-throttle.js';
+
+/** A timer as a promise that rejects when it fires; `clear()` it when the work is done. */
+export class Deadline {
+  readonly expired: Promise<never>;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(ms: number, onExpiry: () => Error) {
+    this.expired = new Promise<never>((_, reject) => {
+      this.timer = setTimeout(() => reject(onExpiry()), ms);
+    });
+    this.expired.catch(() => undefined); // observed by whichever race awaits it
+  }
+
+  async race<T>(work: Promise<T>): Promise<T> {
+    return Promise.race([work, this.expired]);
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+/** Opens a connection the producer owns, tuned to fail fast and recover by itself. */
+export function openConnection(url: string, timeoutMs: number, logger: Logger): Redis {
+  const redis = new Redis(url, {
+    // A command is written now or rejected now; a queued report would outlive the
+    // caller's timeout and could be stored after the caller was told it failed.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    // A connection that stops answering is dropped and rebuilt rather than trusted.
+    socketTimeout: Math.max(2 * timeoutMs, 1_000),
+    // Never gives up: the producer recovers by itself when Redis comes back.
+    retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
+  });
+  const throttle = new LogThrottle();
+  let failing = false;
+  redis.on('error', (error: Error) => {
+    failing = true;
+    const suppressed = throttle.take();
+    const fields = { err: { message: error.message }, suppressed };
+    if (suppressed === undefined) logger.debug(fields, 'Redis connection error');
+    else logger.warn(fields, 'Redis connection error; reconnecting in the background');
+  });
+  redis.on('ready', () => {
+    if (failing) logger.info('Redis connection restored');
+    failing = false;
+  });
+  return redis;
+}
+
+/**
+ * Resolves once `redis` is ready. Waits (until the deadline) only for a connection
+ * attempt in progress; with none, fails at once, so a gateway does not pay the whole
+ * timeout on every report during an outage.
+ */
+export async function untilReady(
+  redis: Redis,
+  deadline: Deadline,
+  unavailable: (reason: string) => Error,
+): Promise<void> {
+  switch (redis.status) {
+    case 'ready':
+      return;
+    case 'wait':
+      redis.connect().catch(() => undefined);
+      break;
+    case 'connecting':
+    case 'connect':
+      break;
+    case 'end':
+      throw unavailable('the connection is closed');
+    default:
+      throw unavailable(`connection ${redis.status}`);
+  }
+  let stop = (): void => undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    const onReady = () => resolve();
+    const onClose = () => reject(unavailable('the connection attempt failed'));
+    redis.once('ready', onReady);
+    redis.once('close', onClose);
+    stop = () => {
+      redis.off('ready', onReady);
+      redis.off('close', onClose);
+    };
+  });
+  try {
+    await deadline.race(ready);
+  } finally {
+    stop();
+  }
+}

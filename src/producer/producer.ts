@@ -1,0 +1,164 @@
+// The producer SDK: validates usage reports, gives each a time-ordered report_id and
+// XADDs them to N partition streams in one pipelined round trip, failing fast when Redis
+// is down. Must never import PostgreSQL or BullMQ, trim a stream, or outwait its timeout.
+import type { Redis } from 'ioredis';
+import {
+  loadConfig,
+  parseReport,
+  REPORT_FIELD,
+  streamKey,
+  type Config,
+  type ReportProblem,
+  type StoredReport,
+  type UsageReportInput,
+} from '../contract/index.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { InvalidReportError, RedisUnavailableError } from './errors.js';
+import { Deadline, openConnection, untilReady } from './connection.js';
+import { createUuidV7, partitionOf } from './ids.js';
+
+const DEFAULTS = loadConfig({});
+
+export interface UsageProducerOptions {
+  /** A redis:// URL (the producer owns that connection) or a connection the caller owns. */
+  redis: string | Redis;
+  partitions?: number;
+  keyPrefix?: string;
+  /** Longest a call may wait for Redis before it rejects with RedisUnavailableError. */
+  timeoutMs?: number;
+  logger?: Logger;
+}
+
+export class UsageProducer {
+  readonly partitions: number;
+  readonly keyPrefix: string;
+  readonly timeoutMs: number;
+  private readonly redis: Redis;
+  private readonly ownsConnection: boolean;
+  private readonly nextId = createUuidV7();
+  private closed = false;
+
+  constructor(options: UsageProducerOptions) {
+    this.partitions = options.partitions ?? DEFAULTS.partitions;
+    this.keyPrefix = options.keyPrefix ?? DEFAULTS.keyPrefix;
+    this.timeoutMs = options.timeoutMs ?? DEFAULTS.producerTimeoutMs;
+    if (!Number.isInteger(this.partitions) || this.partitions < 1) {
+      throw new RangeError(`partitions must be a whole number >= 1, got ${this.partitions}`);
+    }
+    if (!(this.timeoutMs > 0)) {
+      throw new RangeError(`timeoutMs must be > 0, got ${this.timeoutMs}`);
+    }
+    this.ownsConnection = typeof options.redis === 'string';
+    this.redis =
+      typeof options.redis === 'string'
+        ? openConnection(options.redis, this.timeoutMs, options.logger ?? silentLogger)
+        : options.redis;
+  }
+
+  static fromConfig(config: Config, logger?: Logger): UsageProducer {
+    return new UsageProducer({
+      redis: config.redisUrl,
+      partitions: config.partitions,
+      keyPrefix: config.keyPrefix,
+      timeoutMs: config.producerTimeoutMs,
+      logger,
+    });
+  }
+
+  /** Validates and enqueues one report; resolves to its report_id. */
+  async report(input: UsageReportInput): Promise<string> {
+    const [id] = await this.enqueue(this.prepare([input], false));
+    return id as string;
+  }
+
+  /** Validates all, then enqueues all in one round trip; resolves to the report_ids in order. */
+  async reportMany(inputs: UsageReportInput[]): Promise<string[]> {
+    return this.enqueue(this.prepare(inputs, true));
+  }
+
+  /** Resolves when Redis answers PING within the timeout. */
+  async ping(): Promise<void> {
+    await this.withRedis([], () => this.redis.ping());
+  }
+
+  /** Closes the connection if the producer opened it; a caller's connection stays open. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.ownsConnection) return;
+    if (this.redis.status !== 'ready') {
+      this.redis.disconnect();
+      return;
+    }
+    const deadline = new Deadline(this.timeoutMs, () => new Error('QUIT timed out'));
+    try {
+      await deadline.race(this.redis.quit());
+    } catch {
+      this.redis.disconnect();
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  private prepare(inputs: UsageReportInput[], indexed: boolean): StoredReport[] {
+    if (!Array.isArray(inputs)) {
+      throw new InvalidReportError([{ path: '(reports)', message: 'must be an array' }], []);
+    }
+    const reports: StoredReport[] = [];
+    const problems: ReportProblem[] = [];
+    const invalidIndexes: number[] = [];
+    inputs.forEach((input, index) => {
+      const result = parseReport(input);
+      if (result.ok) {
+        const { report_id, ...fields } = result.report;
+        reports.push({ report_id: report_id ?? this.nextId(), ...fields });
+        return;
+      }
+      invalidIndexes.push(index);
+      const inItem = (path: string) => (path === '(report)' ? `${index}` : `${index}.${path}`);
+      problems.push(...result.problems.map((p) => (indexed ? { ...p, path: inItem(p.path) } : p)));
+    });
+    if (problems.length > 0) throw new InvalidReportError(problems, invalidIndexes);
+    return reports;
+  }
+
+  private async enqueue(reports: StoredReport[]): Promise<string[]> {
+    const ids = reports.map((r) => r.report_id);
+    if (reports.length === 0) return ids;
+    await this.withRedis(ids, async () => {
+      const pipeline = this.redis.pipeline();
+      for (const report of reports) {
+        const key = streamKey(this.keyPrefix, partitionOf(report.report_id, this.partitions));
+        pipeline.xadd(key, '*', REPORT_FIELD, JSON.stringify(report));
+      }
+      const results = await pipeline.exec();
+      if (results === null) throw new Error('the pipeline was aborted');
+      const failed = results.find(([error]) => error !== null);
+      if (failed?.[0]) throw failed[0];
+    });
+    return ids;
+  }
+
+  /** Runs `work` once Redis is ready, all within the timeout; any failure is RedisUnavailableError. */
+  private async withRedis<T>(reportIds: string[], work: () => Promise<T>): Promise<T> {
+    const unavailable = (reason: string, cause?: unknown) =>
+      new RedisUnavailableError(
+        `Redis is unavailable (${reason}); the reports were not acknowledged, retry them later with the same report_ids`,
+        reportIds,
+        { cause },
+      );
+    if (this.closed) throw unavailable('the producer is closed');
+    const deadline = new Deadline(this.timeoutMs, () =>
+      unavailable(`no answer within ${this.timeoutMs} ms`),
+    );
+    try {
+      await untilReady(this.redis, deadline, unavailable);
+      return await deadline.race(work());
+    } catch (error) {
+      if (error instanceof RedisUnavailableError) throw error;
+      throw unavailable(error instanceof Error ? error.message : String(error), error);
+    } finally {
+      deadline.clear();
+    }
+  }
+}

@@ -1,0 +1,129 @@
+// Helpers for the producer tests: sample reports, a port nothing listens on, a TCP proxy
+// to Redis that can delay replies or drop every connection, and stream read-back.
+import net, { type AddressInfo } from 'node:net';
+import type { Redis } from 'ioredis';
+import { REPORT_FIELD, streamKey, type UsageReportInput } from '../../src/contract/index.js';
+import { REDIS_URL } from '../support/services.js';
+
+export function sampleReport(overrides: Record<string, unknown> = {}): UsageReportInput {
+  return {
+    model: 'qwen3-8b',
+    input_token: 120,
+    output_token: 48,
+    total_token: 168,
+    completed: true,
+    user_id: 3,
+    model_id: 7,
+    operation: 'chat_completion',
+    ...overrides,
+  };
+}
+
+/** A local port that refuses connections (it was bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface RedisProxy {
+  port: number;
+  url: string;
+  /** From now on, holds back every server→client chunk this long (same delay for all, so order holds). */
+  delayReplies(ms: number): void;
+  /** Drops every connection and refuses new ones until `restore()`. */
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy to the test Redis. */
+export async function startRedisProxy(): Promise<RedisProxy> {
+  const target = new URL(REDIS_URL);
+  let delay = 0;
+  const sockets = new Set<net.Socket>();
+  let blocked = false;
+  const server = net.createServer((client) => {
+    if (blocked) return void client.destroy();
+    const upstream = net.connect(Number(target.port || 6379), target.hostname);
+    sockets.add(client).add(upstream);
+    const drop = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      if (delay === 0) client.write(chunk);
+      else setTimeout(() => client.write(chunk), delay);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const dropAll = () => {
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    delayReplies: (ms) => {
+      delay = ms;
+    },
+    cut: () => {
+      blocked = true;
+      dropAll();
+    },
+    restore: () => {
+      blocked = false;
+    },
+    close: async () => {
+      blocked = true;
+      dropAll();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export interface StreamEntry {
+  partition: number;
+  entryId: string;
+  report: Record<string, unknown>;
+}
+
+/** Every entry of every partition stream under `prefix`, parsed. */
+export async function readStreams(
+  redis: Redis,
+  prefix: string,
+  partitions: number,
+): Promise<StreamEntry[]> {
+  const entries: StreamEntry[] = [];
+  for (let partition = 0; partition < partitions; partition++) {
+    const rows = await redis.xrange(streamKey(prefix, partition), '-', '+');
+    for (const [entryId, fields] of rows) {
+      expectFields(fields);
+      entries.push({
+        partition,
+        entryId,
+        report: JSON.parse(fields[1] as string) as Record<string, unknown>,
+      });
+    }
+  }
+  return entries;
+}
+
+function expectFields(fields: string[]): void {
+  if (fields.length !== 2 || fields[0] !== REPORT_FIELD) {
+    throw new Error(`unexpected stream entry fields: ${fields.join(',')}`);
+  }
+}
+
+/** Every key under `prefix` (to prove nothing was written). */
+export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
+  return redis.keys(`${prefix}:*`);
+}
