@@ -1,0 +1,31 @@
+// Entry point of the ingest process (`npm run ingest`): config, producer, HTTP server,
+// and a clean shutdown on SIGINT/SIGTERM. All wiring lives here; must never hold logic.
+import { loadConfig, requireGatewayToken } from '../contract/index.js';
+import { createLogger } from '../logger.js';
+import { closeOnSignals, run } from '../process.js';
+import { UsageProducer } from './producer.js';
+import { buildIngestServer } from './server.js';
+
+run('tally-ingest', async () => {
+  const config = loadConfig();
+  const gatewayToken = requireGatewayToken(config);
+  const logger = createLogger(config.logLevel, 'tally-ingest');
+  const producer = UsageProducer.fromConfig(config, logger);
+  const server = buildIngestServer({
+    producer,
+    gatewayToken,
+    logger,
+    bodyLimitBytes: config.ingestBodyLimitBytes,
+  });
+  closeOnSignals(logger, async () => {
+    await server.close();
+    await producer.close();
+  });
+  try {
+    const address = await server.listen({ host: config.ingestHost, port: config.ingestPort });
+    logger.info({ address, partitions: config.partitions }, 'ingest server listening');
+  } catch (error) {
+    await producer.close();
+    throw error;
+  }
+});
