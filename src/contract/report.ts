@@ -36,6 +36,7 @@ const id = z
 const text = z
   .string()
   .max(MAX_STRING_LENGTH)
+  .refine(noNul, NO_NUL)
   .nullish()
   .transform((v) => v ?? null);
 // Absent, null or <= 0 means "not reported"; GPUStack gateways send 0 for unknown.
