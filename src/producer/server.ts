@@ -147,9 +147,13 @@ export function buildIngestServer(options: IngestServerOptions) {
           });
         }
         if (error instanceof RedisUnavailableError) {
+          // The ids let a gateway retry without double counting: the write may have
+          // landed before the timeout, and a resend with the same ids counts once.
           return reply.code(503).send({
             error: 'redis_unavailable',
-            message: 'usage storage is unavailable; nothing was acknowledged, retry later',
+            message:
+              'usage storage is unavailable; nothing was acknowledged, retry later with the same report_ids',
+            report_ids: error.reportIds,
           });
         }
         throw error;

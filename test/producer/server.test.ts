@@ -189,9 +189,17 @@ describe('POST /v2/usage/gateway-metrics', () => {
 
   it('answers 503 when Redis is unreachable', async () => {
     const { post } = await startServer({ redisUrl: `redis://127.0.0.1:${await closedPort()}` });
-    const response = await post(JSON.stringify(sampleReport()));
+    const response = await post(
+      JSON.stringify([sampleReport(), { ...sampleReport(), report_id: 'given-1' }]),
+    );
     expect(response.status).toBe(503);
-    expect((await json(response))['error']).toBe('redis_unavailable');
+    const body = await json(response);
+    expect(body['error']).toBe('redis_unavailable');
+    // The ids a retry should reuse, the given one kept, the missing one assigned.
+    const ids = body['report_ids'] as string[];
+    expect(ids).toHaveLength(2);
+    expect(ids[1]).toBe('given-1');
+    expect(ids[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
   });
 });
 

@@ -1,0 +1,379 @@
+// `npm run demo`: the whole pipeline on a fresh database, in about 30 seconds. Recreates
+// the database `tally_demo` on DATABASE_URL's server (default: local PostgreSQL), migrates and seeds it, runs ingest
+// and a worker in-process, sends a realistic mix of reports through the HTTP endpoint,
+// then prints the rollups and the counts. Exits 0 only if invariant 2 holds.
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { loadConfig, type Config } from '../src/contract/config.js';
+import { streamKey } from '../src/contract/keys.js';
+import type { UsageReportInput } from '../src/contract/report.js';
+import { rollupMismatches } from '../src/db/checks.js';
+import { createPrisma, type PrismaClient } from '../src/db/client.js';
+import { migrate } from '../src/db/migrate.js';
+import { createLogger } from '../src/logger.js';
+import { UsageProducer } from '../src/producer/producer.js';
+import { buildIngestServer } from '../src/producer/server.js';
+import { calendarDate } from '../src/worker/core/when.js';
+import { startWorker } from '../src/worker/worker.js';
+
+const DEMO_DATABASE = 'tally_demo';
+/** The server the demo uses when DATABASE_URL is unset: a local PostgreSQL with trust auth. */
+const LOCAL_SERVER = 'postgresql://postgres@127.0.0.1:5432/postgres';
+const DEMO_PREFIX = 'tally-demo';
+const SEND_SECONDS = 20;
+const TOKEN = 'demo-gateway-token';
+
+function say(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function recreateDatabase(serverUrl: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${DEMO_DATABASE} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${DEMO_DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${DEMO_DATABASE}`;
+  return url.toString();
+}
+
+async function seed(prisma: PrismaClient): Promise<void> {
+  await prisma.cluster.createMany({
+    data: [
+      { id: 1, name: 'gpu-east' },
+      { id: 2, name: 'gpu-west' },
+    ],
+  });
+  await prisma.model.createMany({
+    data: [
+      { id: 1, name: 'qwen3-8b', clusterId: 1, categories: ['llm'] },
+      { id: 2, name: 'llama-3.3-70b', clusterId: 2, categories: ['llm'] },
+      { id: 3, name: 'bge-m3', clusterId: 1, categories: ['embedding'] },
+    ],
+  });
+  await prisma.modelProvider.create({
+    data: {
+      id: 1,
+      name: 'openai-upstream',
+      models: [{ name: 'gpt-4o' }, { name: 'gpt-4o-mini' }],
+      config: { type: 'openai' },
+    },
+  });
+  await prisma.user.createMany({
+    data: [
+      { id: 1, username: 'alice' },
+      { id: 2, username: 'bob' },
+      { id: 3, username: 'carol' },
+    ],
+  });
+  await prisma.apiKey.createMany({
+    data: [
+      { id: 1, name: 'alice-laptop', accessKey: 'gpustack_ak_alice', isCustom: false },
+      { id: 2, name: 'bob-ci', accessKey: 'gpustack_ak_bob', isCustom: true },
+      { id: 3, name: 'carol-notebook', accessKey: 'gpustack_ak_carol', isCustom: false },
+      { id: 4, name: 'batch-jobs', accessKey: 'gpustack_ak_batch', isCustom: true },
+    ],
+  });
+  await prisma.modelRoute.createMany({
+    data: [
+      { id: 1, name: 'chat' },
+      { id: 2, name: 'embeddings' },
+    ],
+  });
+}
+
+const pick = <T>(items: readonly T[], i: number): T => items[i % items.length] as T;
+const KEYS = ['gpustack_ak_alice', 'gpustack_ak_bob', 'gpustack_ak_carol', 'gpustack_ak_batch'];
+
+/** The i-th report of the mix, sent at `now`. */
+function makeReport(i: number, now: number): UsageReportInput {
+  const user = 1 + (i % 3);
+  const common = {
+    user_id: user,
+    access_key: i % 10 === 0 ? 'gpustack_ak_batch' : pick(KEYS, user - 1),
+    started_at: now - 1_500,
+    completed_at: now,
+  };
+  const kind = i % 20;
+  if (kind < 9) {
+    return {
+      ...common,
+      model: 'qwen3-8b',
+      model_id: 1,
+      model_route_id: 1,
+      cluster_id: 1,
+      operation: 'chat_completion',
+      completed: true,
+      input_token: 200 + (i % 50),
+      output_token: 80 + (i % 30),
+      total_token: 280 + (i % 50) + (i % 30),
+      input_cached_token: i % 4 === 0 ? 128 : 0,
+    };
+  }
+  if (kind < 12) {
+    return {
+      ...common,
+      model: 'llama-3.3-70b',
+      model_id: 2,
+      model_route_id: 1,
+      operation: 'completion',
+      completed: true,
+      input_token: 900,
+      output_token: 300,
+      total_token: 1_200,
+    };
+  }
+  if (kind < 14) {
+    // A stream the client interrupted: no token counts, only bytes and chunks.
+    return {
+      ...common,
+      model: 'qwen3-8b',
+      model_id: 1,
+      model_route_id: 1,
+      operation: 'chat_completion',
+      completed: false,
+      request_content_bytes: 2_000,
+      output_chunk_count: 37,
+      completed_at: null,
+    };
+  }
+  if (kind < 16) {
+    // An embedding model reports only total_token.
+    return {
+      ...common,
+      model: 'bge-m3',
+      model_id: 3,
+      model_route_id: 2,
+      operation: 'embedding',
+      completed: true,
+      total_token: 512,
+    };
+  }
+  if (kind < 18) {
+    // A provider's model without a models row.
+    return {
+      ...common,
+      model: 'gpt-4o-mini',
+      provider_id: 1,
+      provider_name: 'openai-upstream',
+      provider_type: 'openai',
+      operation: 'chat_completion',
+      completed: true,
+      input_token: 50,
+      output_token: 20,
+      total_token: 70,
+    };
+  }
+  if (kind < 19) {
+    // A stream that started before midnight and ended after it: counted on the day it ended.
+    const midnight = Math.floor(now / 86_400_000) * 86_400_000;
+    return {
+      ...common,
+      model: 'llama-3.3-70b',
+      model_id: 2,
+      operation: 'chat_completion',
+      completed: true,
+      input_token: 400,
+      output_token: 4_000,
+      started_at: midnight - 600_000,
+      completed_at: midnight + 5_000,
+    };
+  }
+  // A model the gateway knows and Tally does not: rejected with its reason.
+  return {
+    ...common,
+    model: 'mystery-model',
+    model_id: 999,
+    operation: 'chat_completion',
+    completed: true,
+    input_token: 1,
+    output_token: 1,
+  };
+}
+
+async function sendFor(
+  baseUrl: string,
+  seconds: number,
+): Promise<{ sent: string[]; retried: number; requests: number }> {
+  const sent: string[] = [];
+  let retried = 0;
+  let requests = 0;
+  const deadline = Date.now() + seconds * 1000;
+  let i = 0;
+  let nextProgress = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    const now = Date.now();
+    const batch = Array.from({ length: 25 }, () => makeReport(i++, now));
+    const body = await post(baseUrl, batch);
+    requests += 1;
+    sent.push(...body.report_ids);
+    // Every 10th request is resent with the same report_ids, as a gateway retry would.
+    if (requests % 10 === 0) {
+      const again = batch.map((r, k) => ({ ...r, report_id: body.report_ids[k] }));
+      await post(baseUrl, again);
+      retried += again.length;
+    }
+    if (Date.now() >= nextProgress) {
+      say(`  sent ${sent.length} reports (${retried} resent as gateway retries)`);
+      nextProgress += 5_000;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return { sent, retried, requests };
+}
+
+async function post(
+  baseUrl: string,
+  reports: UsageReportInput[],
+): Promise<{ report_ids: string[] }> {
+  const response = await fetch(`${baseUrl}/v2/usage/gateway-metrics`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-gpustack-auth-token': TOKEN },
+    body: JSON.stringify(reports),
+  });
+  if (response.status !== 200)
+    throw new Error(`ingest answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as { report_ids: string[] };
+}
+
+async function waitForDrain(
+  redis: Redis,
+  prisma: PrismaClient,
+  expected: number,
+  partitions: number,
+): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const [row] = await prisma.$queryRaw<{ n: number }[]>`
+      SELECT ((SELECT count(*) FROM model_usage_details) + (SELECT count(*) FROM rejected_usage_reports))::int AS n`;
+    let queued = 0;
+    for (let p = 0; p < partitions; p += 1) queued += await redis.xlen(streamKey(DEMO_PREFIX, p));
+    if ((row?.n ?? 0) >= expected && queued === 0) return;
+    if (Date.now() > deadline)
+      throw new Error(
+        `pipeline did not drain: ${row?.n ?? 0}/${expected} accounted, ${queued} queued`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function printResults(prisma: PrismaClient, timeZone: string): Promise<void> {
+  const rollups = await prisma.modelUsage.findMany({
+    orderBy: [
+      { date: 'asc' },
+      { modelName: 'asc' },
+      { userName: 'asc' },
+      { operation: 'asc' },
+      { accessKey: 'asc' },
+    ],
+  });
+  say(`\nDaily rollups (model_usages), dates in ${timeZone}:`);
+  console.table(
+    rollups.map((u) => ({
+      date: u.date.toISOString().slice(0, 10),
+      model: u.modelName,
+      provider: u.providerName ?? '',
+      cluster: u.clusterName ?? '',
+      user: u.userName ?? '',
+      api_key: u.apiKeyName ?? '',
+      operation: u.operation ?? '',
+      prompt: Number(u.promptTokenCount),
+      completion: Number(u.completionTokenCount),
+      cached: Number(u.promptCachedTokenCount),
+      requests: Number(u.requestCount),
+    })),
+  );
+}
+
+async function main(config: Config): Promise<number> {
+  const serverUrl = config.databaseUrl ?? LOCAL_SERVER;
+  const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, 'tally-demo');
+  const demoConfig: Config = {
+    ...config,
+    keyPrefix: DEMO_PREFIX,
+    flushIntervalMs: 2_000,
+    sealGraceMs: 500,
+    gatewayToken: TOKEN,
+  };
+
+  say(`1/5 recreating database ${DEMO_DATABASE} and migrating it`);
+  const databaseUrl = await recreateDatabase(serverUrl);
+  await migrate(databaseUrl);
+  const prisma = createPrisma(databaseUrl);
+  const redis = new Redis(config.redisUrl);
+  // A clean slate under the demo's own key prefix (streams and BullMQ keys).
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${DEMO_PREFIX}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+
+  say(
+    '2/5 seeding 2 clusters, 3 models (one embedding), 1 provider with 2 models, 3 users, 4 API keys, 2 routes',
+  );
+  await seed(prisma);
+
+  say('3/5 starting the pipeline: ingest on 127.0.0.1 and a worker with 2-second windows');
+  const worker = await startWorker({ config: demoConfig, prisma, logger });
+  const producer = UsageProducer.fromConfig(demoConfig, logger);
+  const server = buildIngestServer({ producer, gatewayToken: TOKEN, logger });
+  const baseUrl = await server.listen({ host: '127.0.0.1', port: 0 });
+
+  try {
+    say(`4/5 sending reports through ${baseUrl}/v2/usage/gateway-metrics for ${SEND_SECONDS} s`);
+    const { sent, retried } = await sendFor(baseUrl, SEND_SECONDS);
+    say(
+      `  done: ${sent.length} reports, ${retried} of them sent twice; waiting for the last windows to commit`,
+    );
+    await waitForDrain(redis, prisma, sent.length, demoConfig.partitions);
+
+    say('5/5 results');
+    await printResults(prisma, demoConfig.rollupTimeZone);
+    const jobs = await worker.batches.getJobs(['completed']);
+    const duplicates = jobs.reduce((n, j) => n + j.returnvalue.duplicates, 0);
+    const committed = await prisma.modelUsageDetail.count();
+    const rejected = await prisma.rejectedUsageReport.groupBy({ by: ['reason'], _count: true });
+    say(
+      `reports accepted: ${sent.length + retried} (${sent.length} distinct report_ids; resent rejected reports are recorded once as rejected)`,
+    );
+    say(
+      `committed: ${committed}   duplicates ignored: ${duplicates}   rejected: ${rejected.map((r) => `${r.reason} ${r._count}`).join(', ') || 'none'}`,
+    );
+    say(
+      `today in ${demoConfig.rollupTimeZone}: ${calendarDate(Date.now(), demoConfig.rollupTimeZone)}`,
+    );
+    const mismatches = await rollupMismatches(prisma);
+    if (
+      mismatches.length > 0 ||
+      committed + rejected.reduce((n, r) => n + r._count, 0) !== sent.length
+    ) {
+      say(
+        `FAILED: invariant 2 broken for ${mismatches.length} rollup key(s) or reports unaccounted: ${JSON.stringify(mismatches.slice(0, 3))}`,
+      );
+      return 1;
+    }
+    say(
+      'invariant 2 holds: every rollup equals the sum of its audit rows, and every report is counted once.',
+    );
+    return 0;
+  } finally {
+    await server.close();
+    await producer.close();
+    await worker.close();
+    await prisma.$disconnect();
+    redis.disconnect();
+  }
+}
+
+main(loadConfig()).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`demo: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,39 @@
+// `npm start`: ingest, worker and dashboard in one process, for small installs and the
+// quick start. The dashboard is served on the ingest port under /dashboard.
+import { loadConfig, requireDatabaseUrl, requireGatewayToken } from './contract/config.js';
+import { createPrisma } from './db/client.js';
+import { createLogger } from './logger.js';
+import { closeOnSignals, run } from './process.js';
+import { UsageProducer } from './producer/producer.js';
+import { buildIngestServer } from './producer/server.js';
+import { checkDashboardAuth, registerDashboard } from './worker/dashboard.js';
+import { startWorker } from './worker/worker.js';
+
+run('tally', async () => {
+  const config = loadConfig();
+  const gatewayToken = requireGatewayToken(config);
+  const databaseUrl = requireDatabaseUrl(config);
+  const auth = { user: config.dashboardUser, password: config.dashboardPassword };
+  checkDashboardAuth(auth, config.ingestHost);
+  const logger = createLogger(config.logLevel, 'tally');
+
+  const prisma = createPrisma(databaseUrl);
+  const worker = await startWorker({ config, prisma, logger });
+  const producer = UsageProducer.fromConfig(config, logger);
+  const server = buildIngestServer({
+    producer,
+    gatewayToken,
+    logger,
+    bodyLimitBytes: config.ingestBodyLimitBytes,
+  });
+  await registerDashboard(server, [worker.batches], '/dashboard', auth);
+  const address = await server.listen({ host: config.ingestHost, port: config.ingestPort });
+  logger.info({ address, dashboard: `${address}/dashboard` }, 'tally listening');
+
+  closeOnSignals(logger, async () => {
+    await server.close();
+    await producer.close();
+    await worker.close();
+    await prisma.$disconnect();
+  });
+});
