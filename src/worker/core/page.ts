@@ -1,6 +1,6 @@
 // One page of stream entries → parsed reports → audit rows and rejections. Pure: the
 // entities come in as data, and a report's fallback instant is its stream entry time.
-import { parseReport, type StoredReport, type UsageReport } from '../../contract/report.js';
+import { parseReport, type StoredReport } from '../../contract/report.js';
 import type { Entities } from './entities.js';
 import type { EstimationRates } from './estimate.js';
 import { resolveReport, type AuditRow, type RejectReason } from './resolve.js';
@@ -37,19 +37,6 @@ function clip(raw: string): string {
 function entryTime(id: string): number {
   const dash = id.indexOf('-');
   return Number(dash === -1 ? id : id.slice(0, dash));
-}
-
-/**
- * The contract refuses NUL only in `model`, but PostgreSQL text holds it nowhere: a report
- * with NUL in another string (e.g. access_key) would fail its whole page on every retry.
- */
-function nulProblem(report: UsageReport): string | undefined {
-  for (const [field, value] of Object.entries(report)) {
-    if (typeof value === 'string' && value.includes('\u0000')) {
-      return `${field}: must not contain NUL characters`;
-    }
-  }
-  return undefined;
 }
 
 /** Parses each entry with the contract; an entry that does not parse is rejected. */
@@ -90,16 +77,6 @@ export function parseEntries(
       continue;
     }
     const report = result.report;
-    const problem = nulProblem(report);
-    if (problem !== undefined) {
-      rejected.push({
-        reportId: report.report_id ?? fallbackId,
-        reason: 'invalid_report',
-        message: problem,
-        raw: clip(raw),
-      });
-      continue;
-    }
     if (report.report_id === undefined) {
       rejected.push({
         reportId: fallbackId,
