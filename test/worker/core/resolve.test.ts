@@ -1,0 +1,356 @@
+// One report → an audit row or a rejection with its reason: GPUStack's validation rules,
+// estimation, the embedding/reranker token rule, the date and every snapshot field.
+import { describe, expect, it } from 'vitest';
+import type { UsageReportInput } from '../../../src/contract/report.js';
+import type {
+  ApiKeyEntity,
+  Entities,
+  ModelEntity,
+  ProviderEntity,
+  RouteEntity,
+  UserEntity,
+} from '../../../src/worker/core/entities.js';
+import {
+  resolveReport,
+  type AuditRow,
+  type ResolveContext,
+} from '../../../src/worker/core/resolve.js';
+import { storedReport } from '../../support/fixtures.js';
+
+function byId<K, V>(values: V[], key: (v: V) => K): Map<K, V> {
+  return new Map(values.map((v) => [key(v), v]));
+}
+
+const MODELS: ModelEntity[] = [
+  { id: 1, name: 'qwen3-8b', clusterId: 10, clusterName: 'gpu-east', categories: ['llm'] },
+  { id: 3, name: 'bge-m3', clusterId: 10, clusterName: 'gpu-east', categories: ['embedding'] },
+  {
+    id: 4,
+    name: 'bge-reranker',
+    clusterId: 20,
+    clusterName: 'gpu-west',
+    categories: ['reranker'],
+  },
+  { id: 5, name: 'orphan', clusterId: null, clusterName: null, categories: [] },
+];
+const PROVIDERS: ProviderEntity[] = [
+  { id: 7, name: 'openai-proxy', type: 'openai', modelNames: ['gpt-4o', 'qwen3-8b'] },
+  { id: 8, name: 'untyped', type: null, modelNames: ['claude'] },
+];
+const USERS: UserEntity[] = [{ id: 2, username: 'bob' }];
+const API_KEYS: ApiKeyEntity[] = [{ id: 11, name: 'bob-ci', accessKey: 'ak_bob', isCustom: true }];
+const ROUTES: RouteEntity[] = [{ id: 31, name: 'chat-default' }];
+
+const ENTITIES: Entities = {
+  models: byId(MODELS, (m) => m.id),
+  providers: byId(PROVIDERS, (p) => p.id),
+  users: byId(USERS, (u) => u.id),
+  apiKeys: byId(API_KEYS, (k) => k.accessKey),
+  routes: byId(ROUTES, (r) => r.id),
+};
+
+const PROCESSED = Date.UTC(2026, 10, 27, 3, 0, 0);
+const CTX: ResolveContext = {
+  timeZone: 'UTC',
+  processedAt: PROCESSED,
+  bytesPerInputToken: 4,
+  tokensPerOutputChunk: 1,
+};
+
+function resolve(input: UsageReportInput, ctx: Partial<ResolveContext> = {}) {
+  return resolveReport(storedReport(input), ENTITIES, { ...CTX, ...ctx });
+}
+
+function row(input: UsageReportInput, ctx: Partial<ResolveContext> = {}): AuditRow {
+  const result = resolve(input, ctx);
+  if (!result.ok) throw new Error(`expected a row, got ${result.reason}: ${result.message}`);
+  return result.row;
+}
+
+describe('resolveReport validation', () => {
+  it.each([
+    {
+      reason: 'missing_model_and_provider',
+      report: { model: 'qwen3-8b', user_id: 2 },
+      message: 'report has neither model_id nor provider_id',
+    },
+    { reason: 'unknown_model', report: { model: 'qwen3-8b', model_id: 99 }, message: '99' },
+    {
+      reason: 'model_name_mismatch',
+      report: { model: 'bge-m3', model_id: 1 },
+      message: 'model_id 1 is named "qwen3-8b", report says "bge-m3"',
+    },
+    { reason: 'unknown_provider', report: { model: 'gpt-4o', provider_id: 99 }, message: '99' },
+    {
+      reason: 'model_not_offered_by_provider',
+      report: { model: 'claude', provider_id: 7 },
+      message: 'provider_id 7 does not offer model "claude"',
+    },
+    {
+      reason: 'unknown_user',
+      report: { model: 'qwen3-8b', model_id: 1, user_id: 99 },
+      message: 'user_id 99 not found',
+    },
+    // The rules apply to both ids when both are given.
+    {
+      reason: 'unknown_provider',
+      report: { model: 'qwen3-8b', model_id: 1, provider_id: 99 },
+      message: 'provider_id 99',
+    },
+    {
+      reason: 'model_not_offered_by_provider',
+      report: { model: 'bge-m3', model_id: 3, provider_id: 7 },
+      message: 'provider_id 7',
+    },
+    {
+      reason: 'unknown_user',
+      report: { model: 'gpt-4o', provider_id: 7, user_id: 99 },
+      message: 'user_id 99',
+    },
+  ])('rejects $report with $reason', ({ reason, report, message }) => {
+    const result = resolve(report);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.reason).toBe(reason);
+    expect(result.message).toContain(message);
+  });
+
+  it('treats model_id 0 as a given (and unknown) id, not as missing', () => {
+    expect(resolve({ model: 'qwen3-8b', model_id: 0 })).toMatchObject({
+      ok: false,
+      reason: 'unknown_model',
+    });
+  });
+
+  it('does not reject an unknown access_key or route: their snapshot fields are null', () => {
+    const r = row({ model: 'qwen3-8b', model_id: 1, access_key: 'ak_nobody', model_route_id: 404 });
+    expect(r).toMatchObject({
+      accessKey: 'ak_nobody',
+      apiKeyId: null,
+      apiKeyName: null,
+      apiKeyIsCustom: null,
+      modelRouteId: 404,
+      modelRouteName: null,
+    });
+  });
+});
+
+describe('resolveReport tokens', () => {
+  it.each([
+    {
+      name: 'reranker: total alone is the prompt',
+      model: 'bge-reranker',
+      id: 4,
+      prompt: 77,
+      completion: 0,
+    },
+    {
+      name: 'embedding: total alone is the prompt',
+      model: 'bge-m3',
+      id: 3,
+      prompt: 77,
+      completion: 0,
+    },
+    {
+      name: 'llm: total is not a prompt count',
+      model: 'qwen3-8b',
+      id: 1,
+      prompt: 0,
+      completion: 0,
+    },
+    {
+      name: 'uncategorised model: total ignored',
+      model: 'orphan',
+      id: 5,
+      prompt: 0,
+      completion: 0,
+    },
+  ])('$name', ({ model, id, prompt, completion }) => {
+    const r = row({ model, model_id: id, total_token: 77, completed: true });
+    expect([r.promptTokens, r.completionTokens]).toEqual([prompt, completion]);
+  });
+
+  it('embedding: prompt = total − output when total exceeds input + output', () => {
+    const r = row({
+      model: 'bge-m3',
+      model_id: 3,
+      input_token: 30,
+      output_token: 5,
+      total_token: 77,
+      completed: true,
+    });
+    expect([r.promptTokens, r.completionTokens]).toEqual([72, 5]);
+  });
+
+  it('embedding: prompt = input when total does not exceed input + output', () => {
+    const r = row({
+      model: 'bge-m3',
+      model_id: 3,
+      input_token: 30,
+      output_token: 5,
+      total_token: 35,
+      completed: true,
+    });
+    expect([r.promptTokens, r.completionTokens]).toEqual([30, 5]);
+  });
+
+  it('a provider model has no categories: prompt = input', () => {
+    const r = row({ model: 'gpt-4o', provider_id: 7, input_token: 3, total_token: 77 });
+    expect([r.promptTokens, r.completionTokens]).toEqual([3, 0]);
+  });
+
+  it('estimates an interrupted stream with the context’s rates', () => {
+    const r = row(
+      { model: 'qwen3-8b', model_id: 1, request_content_bytes: 400, output_chunk_count: 10 },
+      { tokensPerOutputChunk: 2 },
+    );
+    expect([r.promptTokens, r.completionTokens]).toEqual([100, 20]);
+  });
+
+  it('estimates before the embedding rule: an estimated total never inflates the prompt', () => {
+    const r = row({ model: 'bge-m3', model_id: 3, request_content_bytes: 400 });
+    expect([r.promptTokens, r.completionTokens]).toEqual([100, 0]);
+  });
+
+  it('copies cached tokens and request count as reported', () => {
+    const r = row({
+      model: 'qwen3-8b',
+      model_id: 1,
+      input_token: 50,
+      input_cached_token: 40,
+      request_count: 3,
+    });
+    expect([r.promptTokens, r.cachedTokens, r.requestCount]).toEqual([50, 40, 3]);
+  });
+});
+
+describe('resolveReport snapshot', () => {
+  const started = Date.UTC(2026, 10, 26, 23, 59, 50);
+  const completed = Date.UTC(2026, 10, 27, 0, 0, 10);
+
+  it('fills every field of a model report from the right entity', () => {
+    const r = row({
+      report_id: 'rep-1',
+      model: 'bge-reranker',
+      model_id: 4,
+      user_id: 2,
+      access_key: 'ak_bob',
+      model_route_id: 31,
+      operation: 'rerank',
+      input_token: 9,
+      started_at: started,
+      completed_at: completed,
+      completed: true,
+    });
+    expect(r).toEqual({
+      reportId: 'rep-1',
+      date: '2026-11-27',
+      modelId: 4,
+      modelName: 'bge-reranker',
+      modelRouteId: 31,
+      modelRouteName: 'chat-default',
+      providerId: null,
+      providerName: null,
+      providerType: null,
+      clusterId: 20,
+      clusterName: 'gpu-west',
+      userId: 2,
+      userName: 'bob',
+      apiKeyId: 11,
+      apiKeyName: 'bob-ci',
+      accessKey: 'ak_bob',
+      apiKeyIsCustom: true,
+      operation: 'rerank',
+      promptTokens: 9,
+      completionTokens: 0,
+      cachedTokens: 0,
+      requestCount: 1,
+      startedAt: started,
+      completedAt: completed,
+      instant: completed,
+    } satisfies AuditRow);
+  });
+
+  it('takes model id/name from the report for a provider model without a models row', () => {
+    const r = row({ model: 'gpt-4o', provider_id: 7, user_id: 2, operation: 'chat_completion' });
+    expect(r).toMatchObject({
+      modelId: null,
+      modelName: 'gpt-4o',
+      providerId: 7,
+      providerName: 'openai-proxy',
+      providerType: 'openai',
+      clusterId: null,
+      clusterName: null,
+      userName: 'bob',
+    });
+  });
+
+  it('uses the models row when a provider model also has one', () => {
+    const r = row({ model: 'qwen3-8b', model_id: 1, provider_id: 7 });
+    expect(r).toMatchObject({
+      modelId: 1,
+      modelName: 'qwen3-8b',
+      providerId: 7,
+      providerName: 'openai-proxy',
+      clusterName: 'gpu-east',
+    });
+  });
+
+  it('snapshots the provider from its entity, not from the report’s provider_name/type', () => {
+    const r = row({
+      model: 'claude',
+      provider_id: 8,
+      provider_name: 'spoofed',
+      provider_type: 'spoofed',
+    });
+    expect([r.providerId, r.providerName, r.providerType]).toEqual([8, 'untyped', null]);
+  });
+
+  it('cluster_id: the report’s beats the model’s; cluster_name stays the model’s cluster', () => {
+    const reported = row({ model: 'qwen3-8b', model_id: 1, cluster_id: 20 });
+    expect([reported.clusterId, reported.clusterName]).toEqual([20, 'gpu-east']);
+    const fallback = row({ model: 'qwen3-8b', model_id: 1 });
+    expect([fallback.clusterId, fallback.clusterName]).toEqual([10, 'gpu-east']);
+    const none = row({ model: 'orphan', model_id: 5 });
+    expect([none.clusterId, none.clusterName]).toEqual([null, null]);
+  });
+
+  it('leaves user, key and route snapshots null when the report names none', () => {
+    const r = row({ model: 'qwen3-8b', model_id: 1 });
+    expect(r).toMatchObject({
+      userId: null,
+      userName: null,
+      apiKeyId: null,
+      apiKeyName: null,
+      accessKey: null,
+      apiKeyIsCustom: null,
+      modelRouteId: null,
+      modelRouteName: null,
+      operation: null,
+    });
+  });
+
+  it.each([
+    {
+      name: 'completed_at',
+      report: { started_at: started, completed_at: completed },
+      instant: completed,
+    },
+    { name: 'started_at', report: { started_at: started }, instant: started },
+    { name: 'processing time', report: {}, instant: PROCESSED },
+  ])('instant and date come from $name', ({ report, instant }) => {
+    const r = row({ model: 'qwen3-8b', model_id: 1, ...report });
+    expect(r.instant).toBe(instant);
+    expect(r.startedAt).toBe(report.started_at ?? null);
+    expect(r.completedAt).toBe(report.completed_at ?? null);
+    expect(r.date).toBe(new Date(instant).toISOString().slice(0, 10));
+  });
+
+  it('dates the report in the context’s time zone', () => {
+    const at = Date.UTC(2026, 10, 26, 23, 30);
+    const report = { model: 'qwen3-8b', model_id: 1, completed_at: at };
+    expect(row(report, { timeZone: 'UTC' }).date).toBe('2026-11-26');
+    expect(row(report, { timeZone: 'Asia/Shanghai' }).date).toBe('2026-11-27');
+    expect(row(report, { timeZone: 'Asia/Shanghai' }).instant).toBe(at);
+  });
+});
