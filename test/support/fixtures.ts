@@ -97,3 +97,23 @@ export function storedReport(input: UsageReportInput): StoredReport {
   const report = reportSchema.parse(input);
   return { ...report, report_id: report.report_id ?? rid() };
 }
+
+/**
+ * Adds entries with explicit stream ids (e.g. `${ms}-${seq}`), to place reports in a chosen
+ * window. Ids must increase within a stream; returns them.
+ */
+export async function xaddAt(
+  redis: Redis,
+  prefix: string,
+  partition: number,
+  entries: { id: string; payload: string }[],
+): Promise<string[]> {
+  const pipeline = redis.pipeline();
+  for (const e of entries)
+    pipeline.xadd(streamKey(prefix, partition), e.id, REPORT_FIELD, e.payload);
+  const results = (await pipeline.exec()) ?? [];
+  return results.map(([error, id]) => {
+    if (error) throw error;
+    return String(id);
+  });
+}
