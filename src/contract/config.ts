@@ -56,6 +56,7 @@ const envSchema = z.object({
   TALLY_WORKER_CONCURRENCY: int(1, 64).default(2),
   TALLY_BATCH_ATTEMPTS: int(1, 1000).default(12),
   TALLY_BATCH_BACKOFF_MS: int(1, 3_600_000).default(2_000),
+  TALLY_BATCH_LOCK_MS: int(1_000, 600_000).default(30_000),
   TALLY_ENTITY_CACHE_MS: int(0, 3_600_000).default(5_000),
   TALLY_DASHBOARD_HOST: str().default('0.0.0.0'),
   TALLY_DASHBOARD_PORT: int(0, 65535).default(8081),
@@ -85,6 +86,8 @@ export interface Config {
   workerConcurrency: number;
   batchAttempts: number;
   batchBackoffMs: number;
+  /** How long a batch's lock lives without renewal: a dead worker's batch is retaken after about twice this. */
+  batchLockMs: number;
   entityCacheMs: number;
   dashboardHost: string;
   dashboardPort: number;
@@ -124,6 +127,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerConcurrency: e.TALLY_WORKER_CONCURRENCY,
     batchAttempts: e.TALLY_BATCH_ATTEMPTS,
     batchBackoffMs: e.TALLY_BATCH_BACKOFF_MS,
+    batchLockMs: e.TALLY_BATCH_LOCK_MS,
     entityCacheMs: e.TALLY_ENTITY_CACHE_MS,
     dashboardHost: e.TALLY_DASHBOARD_HOST,
     dashboardPort: e.TALLY_DASHBOARD_PORT,

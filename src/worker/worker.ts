@@ -23,6 +23,7 @@ export type WorkerConfig = Pick<
   | 'workerConcurrency'
   | 'batchAttempts'
   | 'batchBackoffMs'
+  | 'batchLockMs'
   | 'entityCacheMs'
   | 'rollupTimeZone'
   | 'bytesPerInputToken'
@@ -90,8 +91,11 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
             connection: bullConnection,
             prefix,
             concurrency: config.workerConcurrency,
-            // Batches are idempotent, so a batch whose worker died is simply run again.
+            // Batches are idempotent, so a batch whose worker died is simply run again,
+            // by whichever worker's stalled check finds its lock expired.
             maxStalledCount: 1000,
+            lockDuration: config.batchLockMs,
+            stalledInterval: config.batchLockMs,
           },
         );
   batchWorker?.on('failed', (job, error) => {
