@@ -1,0 +1,77 @@
+// The figures every fault scenario prints and asserts, computed by SQL from what the
+// database holds (never from counters of the code under test): of the reports the
+// producer acknowledged, how many are committed, counted twice, rejected, or lost.
+import { appendFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+import { streamKey } from '../../../src/contract/keys.js';
+import type { PrismaClient } from '../../../src/db/client.js';
+import { rollupMismatches } from '../../../src/db/checks.js';
+
+export interface Tally {
+  sent: number;
+  committed: number;
+  duplicates: number;
+  rejected: number;
+  lost: number;
+}
+
+/**
+ * `duplicates` counts both ways a report could be counted twice: a second audit row for
+ * one report_id, and rollup requests beyond the audit rows' (each report has request_count 1).
+ */
+export async function tallyOf(prisma: PrismaClient, sentIds: readonly string[]): Promise<Tally> {
+  const ids = [...new Set(sentIds)];
+  const [row] = await prisma.$queryRaw<
+    {
+      committed: number;
+      audit_rows: number;
+      rejected: number;
+      audit_requests: bigint;
+      rollup_requests: bigint;
+    }[]
+  >`
+    SELECT
+      (SELECT count(DISTINCT report_id) FROM model_usage_details WHERE report_id = ANY(${ids}::text[]))::int AS committed,
+      (SELECT count(*) FROM model_usage_details WHERE report_id = ANY(${ids}::text[]))::int AS audit_rows,
+      (SELECT count(*) FROM rejected_usage_reports r WHERE r.report_id = ANY(${ids}::text[])
+         AND NOT EXISTS (SELECT 1 FROM model_usage_details d WHERE d.report_id = r.report_id))::int AS rejected,
+      (SELECT coalesce(sum(request_count), 0) FROM model_usage_details)::bigint AS audit_requests,
+      (SELECT coalesce(sum(request_count), 0) FROM model_usages)::bigint AS rollup_requests`;
+  if (row === undefined) throw new Error('no result');
+  const extraRollup = Number(row.rollup_requests - row.audit_requests);
+  const duplicates = row.audit_rows - row.committed + Math.max(0, extraRollup);
+  return {
+    sent: ids.length,
+    committed: row.committed,
+    duplicates,
+    rejected: row.rejected,
+    lost: ids.length - row.committed - row.rejected,
+  };
+}
+
+/** Prints the scenario's line (and appends it to TALLY_FAULTS_REPORT when set). */
+export function printLine(scenario: string, t: Tally, extra = ''): string {
+  const line = `[fault] ${scenario}: sent ${t.sent}, committed ${t.committed}, duplicates ${t.duplicates}, rejected ${t.rejected}, lost ${t.lost}${extra === '' ? '' : `; ${extra}`}`;
+  console.log(line);
+  const file = process.env['TALLY_FAULTS_REPORT'];
+  if (file !== undefined && file !== '') appendFileSync(file, `${line}\n`);
+  return line;
+}
+
+/** Invariant 2 by SQL; throws with the first differing keys. */
+export async function expectRollupsMatch(prisma: PrismaClient): Promise<void> {
+  const mismatches = await rollupMismatches(prisma);
+  if (mismatches.length > 0) {
+    throw new Error(`invariant 2 broken: ${JSON.stringify(mismatches.slice(0, 5))}`);
+  }
+}
+
+export async function streamTotal(
+  redis: Redis,
+  prefix: string,
+  partitions: number,
+): Promise<number> {
+  let total = 0;
+  for (let p = 0; p < partitions; p += 1) total += await redis.xlen(streamKey(prefix, p));
+  return total;
+}
