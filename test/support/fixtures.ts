@@ -117,3 +117,19 @@ export async function xaddAt(
     return String(id);
   });
 }
+
+/** Fills one past window of a partition with `count` reports, ids `<windowStart>-1…count`. */
+export async function fillWindow(
+  redis: Redis,
+  prefix: string,
+  windowStart: number,
+  count: number,
+  report: (i: number) => UsageReportInput,
+  partition = 0,
+): Promise<void> {
+  const entries = Array.from({ length: count }, (_, i) => ({
+    id: `${windowStart}-${i + 1}`,
+    payload: JSON.stringify({ report_id: rid('w'), ...report(i) }),
+  }));
+  await xaddAt(redis, prefix, partition, entries);
+}

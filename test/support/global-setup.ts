@@ -1,16 +1,18 @@
 // Runs once before the tests: checks that Redis and PostgreSQL answer (failing loudly
-// if not) and migrates the template database every test database is cloned from.
+// if not) and migrates the template database every test database is cloned from. The
+// template is named per run, so two test runs on one machine do not collide.
 import { Redis } from 'ioredis';
+import type { TestProject } from 'vitest/node';
 import { migrate } from '../../src/db/migrate.js';
-import {
-  ADMIN_DATABASE_URL,
-  REDIS_URL,
-  TEMPLATE_DATABASE,
-  adminQuery,
-  databaseUrl,
-} from './services.js';
+import { ADMIN_DATABASE_URL, REDIS_URL, adminQuery, databaseUrl, uniqueName } from './services.js';
 
-export default async function setup(): Promise<void> {
+declare module 'vitest' {
+  export interface ProvidedContext {
+    templateDatabase: string;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const redis = new Redis(REDIS_URL, {
     maxRetriesPerRequest: 0,
     lazyConnect: true,
@@ -24,11 +26,15 @@ export default async function setup(): Promise<void> {
   } finally {
     redis.disconnect();
   }
+  const template = uniqueName('tally_template');
   try {
-    await adminQuery(`DROP DATABASE IF EXISTS "${TEMPLATE_DATABASE}" WITH (FORCE)`);
-    await adminQuery(`CREATE DATABASE "${TEMPLATE_DATABASE}"`);
+    await adminQuery(`CREATE DATABASE "${template}"`);
   } catch (error) {
     throw new Error(`tests need PostgreSQL at ${ADMIN_DATABASE_URL}: ${(error as Error).message}`);
   }
-  await migrate(databaseUrl(TEMPLATE_DATABASE));
+  await migrate(databaseUrl(template));
+  project.provide('templateDatabase', template);
+  return async () => {
+    await adminQuery(`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`);
+  };
 }

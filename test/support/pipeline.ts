@@ -1,13 +1,23 @@
 // Starts a real worker (BullMQ sealer + batch processor) against a test database and a
 // test key prefix, with short windows so tests finish quickly.
 import type { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { loadConfig } from '../../src/contract/config.js';
 import { streamKey } from '../../src/contract/keys.js';
-import type { PrismaClient } from '../../src/db/client.js';
+import { createPrisma, type PrismaClient } from '../../src/db/client.js';
 import { silentLogger } from '../../src/logger.js';
 import { startWorker, type RunningWorker, type WorkerConfig } from '../../src/worker/worker.js';
-import { outcomeOf, type Outcome } from './invariants.js';
-import { REDIS_URL, waitFor } from './services.js';
+import { seedWorld } from './fixtures.js';
+import { assertRollupsMatchAudit, outcomeOf, type Outcome } from './invariants.js';
+import {
+  REDIS_URL,
+  createTestDatabase,
+  createTestRedis,
+  waitFor,
+  type TestDatabase,
+  type TestRedis,
+} from './services.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 export function testWorkerConfig(
   prefix: string,
@@ -65,4 +75,86 @@ export async function streamLength(
   let total = 0;
   for (let p = 0; p < partitions; p += 1) total += await redis.xlen(streamKey(prefix, p));
   return total;
+}
+
+export interface WorkerTestEnv {
+  /** This file's database (created once per file, emptied and re-seeded before each test). */
+  readonly db: TestDatabase;
+  /** This test's Redis connection and key prefix. */
+  readonly r: TestRedis;
+  /** Runs `close` after the current test, newest first, before the invariant check. */
+  defer(close: () => Promise<void> | void): void;
+  /** A worker on this test's database and prefix, closed after the test. */
+  startWorker(
+    overrides?: Partial<WorkerConfig>,
+    roles?: { seal?: boolean; process?: boolean },
+  ): Promise<RunningWorker>;
+}
+
+/**
+ * Registers the lifecycle every worker test file shares: a database per file, the seed
+ * world and a fresh Redis prefix per test, and after each test: close what the test
+ * started, check invariant 2 by SQL, delete the test's Redis keys.
+ */
+export function useWorkerTestEnv(options: { seed?: boolean } = {}): WorkerTestEnv {
+  let db: TestDatabase | undefined;
+  let r: TestRedis | undefined;
+  const closers: (() => Promise<void> | void)[] = [];
+  const need = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`${what} is only available inside a test`);
+    return value;
+  };
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+  beforeEach(async () => {
+    const database = need(db, 'the database');
+    await database.reset();
+    if (options.seed !== false) await seedWorld(database.prisma);
+    r = await createTestRedis();
+  });
+  afterEach(async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+    await assertRollupsMatchAudit(need(db, 'the database').prisma);
+    await r?.cleanup();
+  });
+  return {
+    get db() {
+      return need(db, 'the database');
+    },
+    get r() {
+      return need(r, 'the Redis prefix');
+    },
+    defer: (close) => {
+      closers.push(close);
+    },
+    startWorker: async (overrides = {}, roles = {}) => {
+      const worker = await startTestWorker(
+        need(db, 'the database').prisma,
+        need(r, 'the Redis prefix').prefix,
+        overrides,
+        roles,
+      );
+      closers.push(() => worker.close());
+      return worker;
+    },
+  };
+}
+
+/** A Prisma client reaching this test's database through a proxy the test can cut. */
+export async function cuttableDatabase(
+  env: WorkerTestEnv,
+): Promise<{ prisma: PrismaClient; proxy: TcpProxy }> {
+  const url = new URL(env.db.url);
+  const proxy = await startTcpProxy(url.hostname, Number(url.port || 5432));
+  url.port = String(proxy.port);
+  const prisma = createPrisma(url.toString(), { max: 2 });
+  env.defer(async () => {
+    await prisma.$disconnect();
+    await proxy.close();
+  });
+  return { prisma, proxy };
 }

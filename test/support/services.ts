@@ -4,13 +4,13 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { createPrisma, type PrismaClient } from '../../src/db/client.js';
 
 export const REDIS_URL = process.env['TALLY_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** A database the tests may create other databases from (trust auth on this machine). */
 export const ADMIN_DATABASE_URL =
   process.env['TALLY_TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
-export const TEMPLATE_DATABASE = 'tally_test_template';
 
 export function databaseUrl(name: string): string {
   const url = new URL(ADMIN_DATABASE_URL);
@@ -53,10 +53,10 @@ const TABLES = [
   'clusters',
 ];
 
-/** A new, migrated database of its own (a copy of the template globalSetup migrated). */
+/** A new, migrated database of its own (a copy of this run's template, see global-setup.ts). */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = uniqueName('tally_t');
-  await adminQuery(`CREATE DATABASE "${name}" TEMPLATE "${TEMPLATE_DATABASE}"`);
+  await adminQuery(`CREATE DATABASE "${name}" TEMPLATE "${inject('templateDatabase')}"`);
   const url = databaseUrl(name);
   const prisma = createPrisma(url, { max: 4 });
   return {

@@ -1,46 +1,24 @@
 // The dashboard over real HTTP: basic auth in front of bull-board, an exhausted batch
 // kept in the failed set with its window and error, and retried from the dashboard.
 import Fastify from 'fastify';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/contract/config.js';
-import { createPrisma } from '../../src/db/client.js';
 import { silentLogger } from '../../src/logger.js';
 import { checkDashboardAuth, registerDashboard } from '../../src/worker/dashboard.js';
-import { enqueue, seedWorld } from '../support/fixtures.js';
-import { assertRollupsMatchAudit } from '../support/invariants.js';
-import { startTestWorker, streamLength, waitForOutcome } from '../support/pipeline.js';
+import { enqueue } from '../support/fixtures.js';
 import {
-  createTestDatabase,
-  createTestRedis,
-  waitFor,
-  type TestDatabase,
-  type TestRedis,
-} from '../support/services.js';
-import { startTcpProxy } from '../support/tcp-proxy.js';
+  cuttableDatabase,
+  startTestWorker,
+  streamLength,
+  useWorkerTestEnv,
+  waitForOutcome,
+} from '../support/pipeline.js';
+import { waitFor } from '../support/services.js';
 
-let db: TestDatabase;
-let r: TestRedis;
-const closers: (() => Promise<void>)[] = [];
+const env = useWorkerTestEnv();
 const auth = { user: 'ops', password: 's3cret-pass' };
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
-beforeEach(async () => {
-  await db.reset();
-  await seedWorld(db.prisma);
-  r = await createTestRedis();
-});
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-  await assertRollupsMatchAudit(db.prisma);
-  await r.cleanup();
-});
 
 describe('dashboard', () => {
   it('refuses to start without credentials unless bound to loopback', () => {
@@ -57,29 +35,22 @@ describe('dashboard', () => {
   });
 
   it('keeps an exhausted batch in the failed set and commits it once when retried from the dashboard', async () => {
-    const proxy = await startTcpProxy('127.0.0.1', Number(new URL(db.url).port || 5432));
-    const proxied = new URL(db.url);
-    proxied.port = String(proxy.port);
-    const prisma = createPrisma(proxied.toString(), { max: 2 });
-    closers.push(async () => {
-      await prisma.$disconnect();
-      await proxy.close();
-    });
+    const { prisma, proxy } = await cuttableDatabase(env);
     proxy.cut();
-    const ids = await enqueue(r.redis, r.prefix, [
+    const ids = await enqueue(env.r.redis, env.r.prefix, [
       { model: 'qwen3-8b', model_id: 1, input_token: 5, completed: true },
       { model: 'qwen3-8b', model_id: 1, input_token: 6, completed: true },
     ]);
-    const worker = await startTestWorker(prisma, r.prefix, {
+    const worker = await startTestWorker(prisma, env.r.prefix, {
       batchAttempts: 2,
       batchBackoffMs: 50,
     });
-    closers.push(() => worker.close());
+    env.defer(() => worker.close());
 
     const app = Fastify({ loggerInstance: silentLogger });
     await registerDashboard(app, [worker.batches], '/dashboard', auth);
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
-    closers.push(() => app.close());
+    env.defer(() => app.close());
 
     const failed = await waitFor('the batch to exhaust its attempts', async () => {
       const [job] = await worker.batches.getJobs(['failed']);
@@ -88,7 +59,7 @@ describe('dashboard', () => {
     expect(failed.attemptsMade).toBe(2);
     expect(failed.data).toMatchObject({ partition: 0 });
     expect(failed.failedReason).toMatch(/\S/);
-    expect(await streamLength(r.redis, r.prefix, 2)).toBe(2);
+    expect(await streamLength(env.r.redis, env.r.prefix, 2)).toBe(2);
 
     // Without credentials, or with wrong ones, nothing is shown.
     expect((await fetch(`${base}/dashboard/api/queues`)).status).toBe(401);
@@ -112,9 +83,9 @@ describe('dashboard', () => {
       headers: { authorization: basic(auth.user, auth.password) },
     });
     expect(retried.status).toBe(204);
-    expect(await waitForOutcome(db.prisma, ids)).toEqual({ committed: 2, rejected: 0 });
+    expect(await waitForOutcome(env.db.prisma, ids)).toEqual({ committed: 2, rejected: 0 });
     await waitFor('stream drained', async () =>
-      (await streamLength(r.redis, r.prefix, 2)) === 0 ? true : undefined,
+      (await streamLength(env.r.redis, env.r.prefix, 2)) === 0 ? true : undefined,
     );
   });
 });

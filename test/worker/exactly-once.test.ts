@@ -2,57 +2,25 @@
 // after its commit, concurrent sealers, and a database outage mid-batch.
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BATCH_QUEUE } from '../../src/contract/keys.js';
-import { createPrisma } from '../../src/db/client.js';
 import { silentLogger } from '../../src/logger.js';
 import { createBatchProcessor } from '../../src/worker/batch-processor.js';
 import { EntityLoader } from '../../src/worker/entities.js';
 import type { BatchJobData, BatchResult } from '../../src/worker/queues.js';
-import type { RunningWorker } from '../../src/worker/worker.js';
-import { enqueue, seedWorld } from '../support/fixtures.js';
-import { assertRollupsMatchAudit, outcomeOf } from '../support/invariants.js';
+import { enqueue } from '../support/fixtures.js';
+import { outcomeOf } from '../support/invariants.js';
 import {
+  cuttableDatabase,
   startTestWorker,
   streamLength,
   testWorkerConfig,
   waitForOutcome,
+  useWorkerTestEnv,
 } from '../support/pipeline.js';
-import {
-  REDIS_URL,
-  createTestDatabase,
-  createTestRedis,
-  waitFor,
-  type TestDatabase,
-  type TestRedis,
-} from '../support/services.js';
-import { startTcpProxy } from '../support/tcp-proxy.js';
+import { REDIS_URL, waitFor } from '../support/services.js';
 
-let db: TestDatabase;
-let r: TestRedis;
-const closers: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
-beforeEach(async () => {
-  await db.reset();
-  await seedWorld(db.prisma);
-  r = await createTestRedis();
-});
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-  await assertRollupsMatchAudit(db.prisma);
-  await r.cleanup();
-});
-
-function track(worker: RunningWorker): RunningWorker {
-  closers.push(() => worker.close());
-  return worker;
-}
+const env = useWorkerTestEnv();
 
 const report = (i: number) => ({
   model: 'qwen3-8b',
@@ -64,30 +32,30 @@ const report = (i: number) => ({
 });
 
 async function rollupTotals() {
-  return db.prisma.modelUsage.aggregate({
+  return env.db.prisma.modelUsage.aggregate({
     _sum: { promptTokenCount: true, completionTokenCount: true, requestCount: true },
   });
 }
 
 describe('exactly once', () => {
   it('counts a report_id sent twice once, within a window and across windows', async () => {
-    const first = await enqueue(r.redis, r.prefix, [report(1), report(2)]);
-    await enqueue(r.redis, r.prefix, [{ ...report(1), report_id: first[0] }]);
-    const worker = track(await startTestWorker(db.prisma, r.prefix));
-    await waitForOutcome(db.prisma, first);
+    const first = await enqueue(env.r.redis, env.r.prefix, [report(1), report(2)]);
+    await enqueue(env.r.redis, env.r.prefix, [{ ...report(1), report_id: first[0] }]);
+    const worker = await env.startWorker();
+    await waitForOutcome(env.db.prisma, first);
     await waitFor('stream drained', async () =>
-      (await streamLength(r.redis, r.prefix, 2)) === 0 ? true : undefined,
+      (await streamLength(env.r.redis, env.r.prefix, 2)) === 0 ? true : undefined,
     );
     // The same id again, in a later window of another partition.
-    await enqueue(r.redis, r.prefix, [{ ...report(1), report_id: first[0] }], 1);
+    await enqueue(env.r.redis, env.r.prefix, [{ ...report(1), report_id: first[0] }], 1);
     await waitFor('second window drained', async () =>
-      (await streamLength(r.redis, r.prefix, 2)) === 0 ? true : undefined,
+      (await streamLength(env.r.redis, env.r.prefix, 2)) === 0 ? true : undefined,
     );
     await waitFor('jobs done', async () =>
       (await worker.batches.getActiveCount()) === 0 ? true : undefined,
     );
 
-    expect(await outcomeOf(db.prisma, first)).toEqual({ committed: 2, rejected: 0 });
+    expect(await outcomeOf(env.db.prisma, first)).toEqual({ committed: 2, rejected: 0 });
     const totals = await rollupTotals();
     expect(totals._sum).toEqual({
       promptTokenCount: 23n,
@@ -104,11 +72,11 @@ describe('exactly once', () => {
 
   it('adds nothing when a batch runs again after its commit (stream delete failed)', async () => {
     const ids = await enqueue(
-      r.redis,
-      r.prefix,
+      env.r.redis,
+      env.r.prefix,
       Array.from({ length: 50 }, (_, i) => report(i)),
     );
-    const config = testWorkerConfig(r.prefix);
+    const config = testWorkerConfig(env.r.prefix);
     // A real connection whose first XDEL fails, as if Redis dropped after the commit.
     const streams = new Redis(REDIS_URL);
     let xdelFailures = 1;
@@ -120,23 +88,23 @@ describe('exactly once', () => {
     const processor = createBatchProcessor({
       ...config,
       redis: streams,
-      prisma: db.prisma,
-      entities: new EntityLoader(db.prisma, 0),
+      prisma: env.db.prisma,
+      entities: new EntityLoader(env.db.prisma, 0),
       logger: silentLogger,
       timeZone: config.rollupTimeZone,
     });
     const bull = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
     const batchWorker = new Worker<BatchJobData, BatchResult>(BATCH_QUEUE, processor, {
       connection: bull,
-      prefix: r.prefix,
+      prefix: env.r.prefix,
     });
-    closers.push(async () => {
+    env.defer(async () => {
       await batchWorker.close();
       bull.disconnect();
       streams.disconnect();
     });
     // The sealer comes from a regular worker that processes nothing itself.
-    const sealer = track(await startTestWorker(db.prisma, r.prefix, {}, { process: false }));
+    const sealer = await env.startWorker({}, { process: false });
 
     const job = await waitFor('the batch to complete on its retry', async () => {
       const [done] = await sealer.batches.getJobs(['completed']);
@@ -144,24 +112,24 @@ describe('exactly once', () => {
     });
     expect(job.attemptsMade).toBe(2);
     expect(job.returnvalue).toEqual({ committed: 0, duplicates: 50, rejected: {}, pages: 1 });
-    expect(await outcomeOf(db.prisma, ids)).toEqual({ committed: 50, rejected: 0 });
+    expect(await outcomeOf(env.db.prisma, ids)).toEqual({ committed: 50, rejected: 0 });
     expect((await rollupTotals())._sum.requestCount).toBe(50n);
-    expect(await streamLength(r.redis, r.prefix, 2)).toBe(0);
+    expect(await streamLength(env.r.redis, env.r.prefix, 2)).toBe(0);
   });
 
   it('adds each window once however many sealers tick at the same time', async () => {
     const ids = await enqueue(
-      r.redis,
-      r.prefix,
+      env.r.redis,
+      env.r.prefix,
       Array.from({ length: 20 }, (_, i) => report(i)),
     );
-    await enqueue(r.redis, r.prefix, [report(99)], 1);
-    const a = track(await startTestWorker(db.prisma, r.prefix, { flushIntervalMs: 100 }));
-    const b = track(await startTestWorker(db.prisma, r.prefix, { flushIntervalMs: 100 }));
+    await enqueue(env.r.redis, env.r.prefix, [report(99)], 1);
+    const a = await env.startWorker({ flushIntervalMs: 100 });
+    const b = await env.startWorker({ flushIntervalMs: 100 });
     await Promise.all([a.sealNow(), b.sealNow(), a.sealNow(), b.sealNow()]);
-    await waitForOutcome(db.prisma, ids);
+    await waitForOutcome(env.db.prisma, ids);
     await waitFor('stream drained', async () =>
-      (await streamLength(r.redis, r.prefix, 2)) === 0 ? true : undefined,
+      (await streamLength(env.r.redis, env.r.prefix, 2)) === 0 ? true : undefined,
     );
     const jobs = await waitFor('both batches done', async () => {
       const done = await a.batches.getJobs(['completed']);
@@ -172,36 +140,31 @@ describe('exactly once', () => {
   });
 
   it('leaves a page in the stream while the database is down and commits it once after', async () => {
-    const proxy = await startTcpProxy('127.0.0.1', Number(new URL(db.url).port || 5432));
-    const proxied = new URL(db.url);
-    proxied.port = String(proxy.port);
-    const prisma = createPrisma(proxied.toString(), { max: 2 });
-    closers.push(async () => {
-      await prisma.$disconnect();
-      await proxy.close();
-    });
+    const { prisma, proxy } = await cuttableDatabase(env);
     proxy.cut();
     const ids = await enqueue(
-      r.redis,
-      r.prefix,
+      env.r.redis,
+      env.r.prefix,
       Array.from({ length: 30 }, (_, i) => report(i)),
     );
-    const worker = track(
-      await startTestWorker(prisma, r.prefix, { batchBackoffMs: 200, batchAttempts: 50 }),
-    );
+    const worker = await startTestWorker(prisma, env.r.prefix, {
+      batchBackoffMs: 200,
+      batchAttempts: 50,
+    });
+    env.defer(() => worker.close());
 
     const failing = await waitFor('the batch to fail at least twice', async () => {
       const [job] = await worker.batches.getJobs(['delayed', 'waiting', 'active', 'failed']);
       return job !== undefined && job.attemptsMade >= 2 ? job : undefined;
     });
     expect(failing.failedReason).toMatch(/\S/);
-    expect(await streamLength(r.redis, r.prefix, 2)).toBe(30);
-    expect(await outcomeOf(db.prisma, ids)).toEqual({ committed: 0, rejected: 0 });
+    expect(await streamLength(env.r.redis, env.r.prefix, 2)).toBe(30);
+    expect(await outcomeOf(env.db.prisma, ids)).toEqual({ committed: 0, rejected: 0 });
 
     proxy.restore();
-    expect(await waitForOutcome(db.prisma, ids)).toEqual({ committed: 30, rejected: 0 });
+    expect(await waitForOutcome(env.db.prisma, ids)).toEqual({ committed: 30, rejected: 0 });
     await waitFor('stream drained', async () =>
-      (await streamLength(r.redis, r.prefix, 2)) === 0 ? true : undefined,
+      (await streamLength(env.r.redis, env.r.prefix, 2)) === 0 ? true : undefined,
     );
     expect((await rollupTotals())._sum.requestCount).toBe(30n);
   });

@@ -2,43 +2,16 @@
 // larger than a page is processed page by page.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { REPORT_FIELD, streamKey } from '../../src/contract/keys.js';
-import { seedWorld, rid } from '../support/fixtures.js';
-import { assertRollupsMatchAudit } from '../support/invariants.js';
-import { startTestWorker, streamLength } from '../support/pipeline.js';
-import {
-  REDIS_URL,
-  createTestDatabase,
-  createTestRedis,
-  waitFor,
-  type TestDatabase,
-  type TestRedis,
-} from '../support/services.js';
+import { fillWindow, rid } from '../support/fixtures.js';
+import { streamLength, useWorkerTestEnv } from '../support/pipeline.js';
+import { REDIS_URL, waitFor } from '../support/services.js';
 
-let db: TestDatabase;
-let r: TestRedis;
-const closers: (() => Promise<void>)[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
-beforeEach(async () => {
-  await db.reset();
-  await seedWorld(db.prisma);
-  r = await createTestRedis();
-});
-afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close();
-  await assertRollupsMatchAudit(db.prisma);
-  await r.cleanup();
-});
+const env = useWorkerTestEnv();
 
 async function committedCount(): Promise<number> {
-  return db.prisma.modelUsageDetail.count();
+  return env.db.prisma.modelUsageDetail.count();
 }
 
 function spawnWorker(env: Record<string, string>): ChildProcess {
@@ -54,24 +27,23 @@ describe('scale', () => {
   it('two worker processes commit 20,000 reports over 8 partitions exactly once', async () => {
     const partitions = 8;
     const total = 20_000;
-    const env = {
-      DATABASE_URL: db.url,
+    const processEnv = {
+      DATABASE_URL: env.db.url,
       REDIS_URL,
-      TALLY_KEY_PREFIX: r.prefix,
+      TALLY_KEY_PREFIX: env.r.prefix,
       TALLY_PARTITIONS: String(partitions),
       TALLY_FLUSH_INTERVAL_MS: '500',
       TALLY_SEAL_GRACE_MS: '50',
       LOG_LEVEL: 'warn',
     };
-    const workers = [spawnWorker(env), spawnWorker(env)];
-    closers.push(() => {
+    const workers = [spawnWorker(processEnv), spawnWorker(processEnv)];
+    env.defer(() => {
       for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
-      return Promise.resolve();
     });
 
     let tokens = 0;
     for (let start = 0; start < total; start += 2_000) {
-      const pipeline = r.redis.pipeline();
+      const pipeline = env.r.redis.pipeline();
       for (let i = start; i < start + 2_000; i += 1) {
         const report = {
           report_id: rid('s'),
@@ -84,7 +56,7 @@ describe('scale', () => {
         };
         tokens += report.input_token;
         pipeline.xadd(
-          streamKey(r.prefix, i % partitions),
+          streamKey(env.r.prefix, i % partitions),
           '*',
           REPORT_FIELD,
           JSON.stringify(report),
@@ -100,9 +72,9 @@ describe('scale', () => {
       250,
     );
     await waitFor('streams drained', async () =>
-      (await streamLength(r.redis, r.prefix, partitions)) === 0 ? true : undefined,
+      (await streamLength(env.r.redis, env.r.prefix, partitions)) === 0 ? true : undefined,
     );
-    const sums = await db.prisma.modelUsage.aggregate({
+    const sums = await env.db.prisma.modelUsage.aggregate({
       _sum: { promptTokenCount: true, requestCount: true },
     });
     expect(sums._sum).toEqual({ promptTokenCount: BigInt(tokens), requestCount: BigInt(total) });
@@ -119,28 +91,16 @@ describe('scale', () => {
     const windowMs = 1_000;
     // Explicit ids in one past window: 1,050 reports, pages of 100.
     const windowStart = Math.floor((Date.now() - 60_000) / windowMs) * windowMs;
-    const pipeline = r.redis.pipeline();
-    for (let i = 0; i < 1_050; i += 1) {
-      const report = {
-        report_id: rid('pg'),
-        model: 'qwen3-8b',
-        model_id: 1,
-        input_token: 1,
-        completed: true,
-      };
-      pipeline.xadd(
-        streamKey(r.prefix, 0),
-        `${windowStart}-${i + 1}`,
-        REPORT_FIELD,
-        JSON.stringify(report),
-      );
-    }
-    await pipeline.exec();
-    const worker = await startTestWorker(db.prisma, r.prefix, {
+    await fillWindow(env.r.redis, env.r.prefix, windowStart, 1_050, () => ({
+      model: 'qwen3-8b',
+      model_id: 1,
+      input_token: 1,
+      completed: true,
+    }));
+    const worker = await env.startWorker({
       flushIntervalMs: windowMs,
       pageSize: 100,
     });
-    closers.push(() => worker.close());
     const [job] = await waitFor('the batch to complete', async () => {
       const done = await worker.batches.getJobs(['completed']);
       return done.length > 0 ? done : undefined;
@@ -154,6 +114,6 @@ describe('scale', () => {
       duplicates: 0,
       rejected: 0,
     });
-    expect(await streamLength(r.redis, r.prefix, 2)).toBe(0);
+    expect(await streamLength(env.r.redis, env.r.prefix, 2)).toBe(0);
   });
 });

@@ -1,54 +1,26 @@
 // Every seed semantic kept from GPUStack, end to end through a real worker (BullMQ sealer
 // and batch processor) on real Redis and PostgreSQL: rollup key, estimation, token
 // resolution, dates, validation, snapshots, hostile strings and exactly-once counting.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { batchJobId } from '../../src/contract/keys.js';
 import type { UsageReportInput } from '../../src/contract/report.js';
 import type { BatchResult } from '../../src/worker/queues.js';
 import type { RunningWorker, WorkerConfig } from '../../src/worker/worker.js';
-import { enqueue, rid, seedWorld, xaddAt, xaddRaw } from '../support/fixtures.js';
-import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { enqueue, rid, xaddAt, xaddRaw } from '../support/fixtures.js';
 import {
-  startTestWorker,
   streamLength,
   testWorkerConfig,
   waitForOutcome,
+  useWorkerTestEnv,
 } from '../support/pipeline.js';
-import {
-  createTestDatabase,
-  createTestRedis,
-  waitFor,
-  type TestDatabase,
-  type TestRedis,
-} from '../support/services.js';
+import { waitFor } from '../support/services.js';
 
 const { partitions: PARTITIONS, flushIntervalMs: WINDOW_MS } = testWorkerConfig('unused');
 
-let db: TestDatabase;
-let r: TestRedis;
-let worker: RunningWorker | undefined;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-});
-afterAll(async () => {
-  await db.drop();
-});
-beforeEach(async () => {
-  await db.reset();
-  await seedWorld(db.prisma);
-  r = await createTestRedis();
-});
-afterEach(async () => {
-  await worker?.close();
-  worker = undefined;
-  await assertRollupsMatchAudit(db.prisma);
-  await r.cleanup();
-});
+const env = useWorkerTestEnv();
 
 async function start(overrides: Partial<WorkerConfig> = {}): Promise<RunningWorker> {
-  worker = await startTestWorker(db.prisma, r.prefix, overrides);
-  return worker;
+  return env.startWorker(overrides);
 }
 
 /** Enqueues, starts a worker and waits until every report is committed or rejected. */
@@ -56,20 +28,20 @@ async function run(
   reports: UsageReportInput[],
   overrides: Partial<WorkerConfig> = {},
 ): Promise<string[]> {
-  const ids = await enqueue(r.redis, r.prefix, reports);
+  const ids = await enqueue(env.r.redis, env.r.prefix, reports);
   await start(overrides);
-  expect(await waitForOutcome(db.prisma, ids)).toEqual({ committed: ids.length, rejected: 0 });
+  expect(await waitForOutcome(env.db.prisma, ids)).toEqual({ committed: ids.length, rejected: 0 });
   return ids;
 }
 
 async function audit(reportId: string | undefined) {
   if (reportId === undefined) throw new Error('no such report id');
-  return db.prisma.modelUsageDetail.findUniqueOrThrow({ where: { reportId } });
+  return env.db.prisma.modelUsageDetail.findUniqueOrThrow({ where: { reportId } });
 }
 
 async function drained(): Promise<void> {
   await waitFor('streams drained', async () =>
-    (await streamLength(r.redis, r.prefix, PARTITIONS)) === 0 ? true : undefined,
+    (await streamLength(env.r.redis, env.r.prefix, PARTITIONS)) === 0 ? true : undefined,
   );
 }
 
@@ -98,7 +70,7 @@ const COMPLETED_AT = Date.UTC(2026, 10, 20, 12, 0, 0);
 
 describe('rollup key', () => {
   it('splits rows by operation, access_key and provider, and treats NULL parts as equal', async () => {
-    await db.prisma.modelProvider.create({
+    await env.db.prisma.modelProvider.create({
       data: { id: 2, name: 'azure-proxy', models: [{ name: 'gpt-4o' }], config: { type: 'azure' } },
     });
     const model = { model: 'qwen3-8b', model_id: 1, user_id: 1 };
@@ -149,7 +121,7 @@ describe('rollup key', () => {
         input_token: 1024,
       },
     ]);
-    const rows = await db.prisma.modelUsage.findMany({ orderBy: { promptTokenCount: 'asc' } });
+    const rows = await env.db.prisma.modelUsage.findMany({ orderBy: { promptTokenCount: 'asc' } });
     expect(
       rows.map((u) => [
         u.modelName,
@@ -192,7 +164,7 @@ describe('estimation', () => {
     expect(await tokens(partial)).toEqual([999, 20]);
     expect(await tokens(completed)).toEqual([0, 0]);
     expect(await tokens(completedCounts)).toEqual([7, 3]);
-    const [rollup] = await db.prisma.modelUsage.findMany();
+    const [rollup] = await env.db.prisma.modelUsage.findMany();
     expect([rollup?.promptTokenCount, rollup?.completionTokenCount]).toEqual([1106n, 43n]);
   });
 
@@ -227,7 +199,7 @@ describe('token resolution', () => {
     expect(await tokens(embedding)).toEqual([77, 0]);
     expect(await tokens(embeddingWithOutput)).toEqual([72, 5]);
     expect(await tokens(llm)).toEqual([0, 0]);
-    const rerankRollup = await db.prisma.modelUsage.findFirstOrThrow({ where: { modelId: 4 } });
+    const rerankRollup = await env.db.prisma.modelUsage.findFirstOrThrow({ where: { modelId: 4 } });
     expect([rerankRollup.promptTokenCount, rerankRollup.completionTokenCount]).toEqual([77n, 0n]);
   });
 });
@@ -240,7 +212,7 @@ describe('dates', () => {
     const both = rid('both');
     const startedOnly = rid('started');
     const neither = rid('neither');
-    const [, , neitherEntry] = await xaddRaw(r.redis, r.prefix, 0, [
+    const [, , neitherEntry] = await xaddRaw(env.r.redis, env.r.prefix, 0, [
       JSON.stringify({
         report_id: both,
         model: 'qwen3-8b',
@@ -257,7 +229,7 @@ describe('dates', () => {
       JSON.stringify({ report_id: neither, model: 'qwen3-8b', model_id: 1 }),
     ]);
     await start();
-    expect(await waitForOutcome(db.prisma, [both, startedOnly, neither])).toEqual({
+    expect(await waitForOutcome(env.db.prisma, [both, startedOnly, neither])).toEqual({
       committed: 3,
       rejected: 0,
     });
@@ -299,7 +271,7 @@ describe('dates', () => {
       },
     ]);
     expect(day((await audit(id)).date)).toBe('2026-11-27');
-    const rollups = await db.prisma.modelUsage.findMany();
+    const rollups = await env.db.prisma.modelUsage.findMany();
     expect(rollups.map((u) => [day(u.date), u.promptTokenCount])).toEqual([['2026-11-27', 5n]]);
   });
 
@@ -317,7 +289,7 @@ describe('dates', () => {
     expect([day(l.date), l.createdAt.getTime()]).toEqual(['2026-11-27', lateUtc]);
     const e = await audit(early);
     expect([day(e.date), e.createdAt.getTime()]).toEqual(['2026-11-26', earlyUtc]);
-    const rollups = await db.prisma.modelUsage.findMany({ orderBy: { date: 'asc' } });
+    const rollups = await env.db.prisma.modelUsage.findMany({ orderBy: { date: 'asc' } });
     expect(rollups.map((u) => [day(u.date), u.promptTokenCount])).toEqual([
       ['2026-11-26', 2n],
       ['2026-11-27', 1n],
@@ -365,7 +337,7 @@ describe('validation', () => {
     });
     const good = [rid('good'), rid('good')];
     const window = pastWindow();
-    await xaddAt(r.redis, r.prefix, 1, [
+    await xaddAt(env.r.redis, env.r.prefix, 1, [
       {
         id: `${window + 1}-0`,
         payload: JSON.stringify({
@@ -387,13 +359,13 @@ describe('validation', () => {
       },
     ]);
     const running = await start();
-    expect(await waitForOutcome(db.prisma, [...good, ...bad.map((b) => b.id)])).toEqual({
+    expect(await waitForOutcome(env.db.prisma, [...good, ...bad.map((b) => b.id)])).toEqual({
       committed: 2,
       rejected: 6,
     });
 
     for (const b of bad) {
-      const row = await db.prisma.rejectedUsageReport.findUniqueOrThrow({
+      const row = await env.db.prisma.rejectedUsageReport.findUniqueOrThrow({
         where: { reportId: b.id },
       });
       expect({
@@ -408,7 +380,7 @@ describe('validation', () => {
         p: 1,
       });
     }
-    expect(await db.prisma.modelUsageDetail.count()).toBe(2);
+    expect(await env.db.prisma.modelUsageDetail.count()).toBe(2);
     const results = await completedBatches(running, 1);
     expect(results.get(batchJobId(1, window))).toEqual({
       committed: 2,
@@ -482,7 +454,7 @@ describe('snapshots', () => {
       updatedAt: new Date(completed),
       deletedAt: null,
     });
-    const rollup = await db.prisma.modelUsage.findFirstOrThrow();
+    const rollup = await env.db.prisma.modelUsage.findFirstOrThrow();
     expect({ ...rollup, id: undefined }).toEqual({
       ...snapshot,
       id: undefined,
@@ -535,7 +507,7 @@ describe('snapshots', () => {
       createdAt: new Date(started),
       updatedAt: new Date(started),
     });
-    const providerRollup = await db.prisma.modelUsage.findFirstOrThrow({
+    const providerRollup = await env.db.prisma.modelUsage.findFirstOrThrow({
       where: { providerId: 1 },
     });
     expect(providerRollup).toMatchObject({
@@ -583,11 +555,11 @@ describe('hostile strings', () => {
   };
 
   it('stores quotes, backslashes, unicode and SQL fragments unchanged', async () => {
-    await db.prisma.cluster.create({ data: { id: 50, name: NAMES.cluster } });
-    await db.prisma.model.create({
+    await env.db.prisma.cluster.create({ data: { id: 50, name: NAMES.cluster } });
+    await env.db.prisma.model.create({
       data: { id: 50, name: NAMES.model, clusterId: 50, categories: ['llm'] },
     });
-    await db.prisma.modelProvider.create({
+    await env.db.prisma.modelProvider.create({
       data: {
         id: 50,
         name: NAMES.provider,
@@ -595,13 +567,13 @@ describe('hostile strings', () => {
         config: { type: NAMES.providerType },
       },
     });
-    await db.prisma.modelRoute.create({ data: { id: 50, name: NAMES.route } });
-    await db.prisma.user.create({ data: { id: 50, username: NAMES.user } });
-    await db.prisma.apiKey.create({
+    await env.db.prisma.modelRoute.create({ data: { id: 50, name: NAMES.route } });
+    await env.db.prisma.user.create({ data: { id: 50, username: NAMES.user } });
+    await env.db.prisma.apiKey.create({
       data: { id: 50, name: NAMES.keyName, accessKey: NAMES.accessKey, isCustom: true },
     });
     const evilId = `q'"\\);DROP_TABLE_model_usages;--${Date.now()}`;
-    const ids = await enqueue(r.redis, r.prefix, [
+    const ids = await enqueue(env.r.redis, env.r.prefix, [
       {
         report_id: evilId,
         model: NAMES.model,
@@ -627,9 +599,9 @@ describe('hostile strings', () => {
       model: `${EVIL} "mismatch" 🚀`,
       model_id: 50,
     });
-    await xaddRaw(r.redis, r.prefix, 0, [mismatchRaw]);
+    await xaddRaw(env.r.redis, env.r.prefix, 0, [mismatchRaw]);
     await start();
-    expect(await waitForOutcome(db.prisma, [...ids, mismatchId])).toEqual({
+    expect(await waitForOutcome(env.db.prisma, [...ids, mismatchId])).toEqual({
       committed: 2,
       rejected: 1,
     });
@@ -652,7 +624,9 @@ describe('hostile strings', () => {
       userName: NAMES.user,
       accessKey: NAMES.accessKey,
     });
-    const rollups = await db.prisma.modelUsage.findMany({ orderBy: { promptTokenCount: 'asc' } });
+    const rollups = await env.db.prisma.modelUsage.findMany({
+      orderBy: { promptTokenCount: 'asc' },
+    });
     expect(
       rollups.map((u) => [
         u.modelName,
@@ -675,7 +649,7 @@ describe('hostile strings', () => {
         NAMES.accessKey,
       ],
     ]);
-    const rejected = await db.prisma.rejectedUsageReport.findUniqueOrThrow({
+    const rejected = await env.db.prisma.rejectedUsageReport.findUniqueOrThrow({
       where: { reportId: mismatchId },
     });
     expect(rejected.rawReport).toBe(mismatchRaw);
@@ -683,7 +657,7 @@ describe('hostile strings', () => {
       `model_id 50 is named "${NAMES.model}", report says "${EVIL} "mismatch" 🚀"`,
     );
     // Every table is still there and holds what it should.
-    const [counts] = await db.prisma.$queryRaw<{ usages: number; users: number }[]>`
+    const [counts] = await env.db.prisma.$queryRaw<{ usages: number; users: number }[]>`
       SELECT (SELECT count(*) FROM model_usages)::int AS usages,
              (SELECT count(*) FROM users)::int AS users`;
     expect(counts).toEqual({ usages: 2, users: 4 });
@@ -710,18 +684,18 @@ describe('hostile strings', () => {
   ])(
     'rejects a report with $name and commits the rest of its window',
     async ({ extra, message }) => {
-      const good = await enqueue(r.redis, r.prefix, [
+      const good = await enqueue(env.r.redis, env.r.prefix, [
         { model: 'qwen3-8b', model_id: 1, input_token: 1, completed_at: COMPLETED_AT },
       ]);
       const bad = rid('unstorable');
       const raw = JSON.stringify({ report_id: bad, model: 'qwen3-8b', model_id: 1, ...extra });
-      await xaddRaw(r.redis, r.prefix, 0, [raw]);
+      await xaddRaw(env.r.redis, env.r.prefix, 0, [raw]);
       await start();
-      expect(await waitForOutcome(db.prisma, [...good, bad])).toEqual({
+      expect(await waitForOutcome(env.db.prisma, [...good, bad])).toEqual({
         committed: 1,
         rejected: 1,
       });
-      const row = await db.prisma.rejectedUsageReport.findUniqueOrThrow({
+      const row = await env.db.prisma.rejectedUsageReport.findUniqueOrThrow({
         where: { reportId: bad },
       });
       expect([row.reason, row.message, row.rawReport]).toEqual([
@@ -750,7 +724,7 @@ describe('exactly once', () => {
     const id = rid('twice');
     const other = rid('once');
     const window = pastWindow();
-    await xaddAt(r.redis, r.prefix, 0, [
+    await xaddAt(env.r.redis, env.r.prefix, 0, [
       { id: `${window + 5}-0`, payload: report(id, 10) },
       { id: `${window + 5}-1`, payload: report(other, 1) },
       { id: `${window + 150}-0`, payload: report(id, 10) },
@@ -763,8 +737,8 @@ describe('exactly once', () => {
       rejected: {},
       pages: 1,
     });
-    expect(await db.prisma.modelUsageDetail.count({ where: { reportId: id } })).toBe(1);
-    const rollup = await db.prisma.modelUsage.findFirstOrThrow();
+    expect(await env.db.prisma.modelUsageDetail.count({ where: { reportId: id } })).toBe(1);
+    const rollup = await env.db.prisma.modelUsage.findFirstOrThrow();
     expect([rollup.promptTokenCount, rollup.completionTokenCount, rollup.requestCount]).toEqual([
       11n,
       2n,
@@ -776,11 +750,13 @@ describe('exactly once', () => {
   it('counts a report_id sent again in a later window and in another partition once', async () => {
     const id = rid('again');
     const window = pastWindow();
-    await xaddAt(r.redis, r.prefix, 0, [
+    await xaddAt(env.r.redis, env.r.prefix, 0, [
       { id: `${window + 5}-0`, payload: report(id, 10) },
       { id: `${window + WINDOW_MS + 5}-0`, payload: report(id, 10) },
     ]);
-    await xaddAt(r.redis, r.prefix, 1, [{ id: `${window + 7}-0`, payload: report(id, 10) }]);
+    await xaddAt(env.r.redis, env.r.prefix, 1, [
+      { id: `${window + 7}-0`, payload: report(id, 10) },
+    ]);
     const running = await start();
     const results = await completedBatches(running, 3);
     const jobIds = [
@@ -807,9 +783,9 @@ describe('exactly once', () => {
       all.reduce((n, x) => n + x.committed, 0),
       all.reduce((n, x) => n + x.duplicates, 0),
     ]).toEqual([1, 2]);
-    const rollup = await db.prisma.modelUsage.findFirstOrThrow();
+    const rollup = await env.db.prisma.modelUsage.findFirstOrThrow();
     expect([rollup.promptTokenCount, rollup.requestCount]).toEqual([10n, 1n]);
-    expect(await db.prisma.modelUsageDetail.count()).toBe(1);
+    expect(await env.db.prisma.modelUsageDetail.count()).toBe(1);
     await drained();
   });
 });

@@ -12,8 +12,7 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 export function calendarDate(instant: number, timeZone: string): string {
   let format = formatters.get(timeZone);
   if (format === undefined) {
-    // en-CA formats dates as YYYY-MM-DD.
-    format = new Intl.DateTimeFormat('en-CA', {
+    format = new Intl.DateTimeFormat('en-US', {
       timeZone,
       year: 'numeric',
       month: '2-digit',
@@ -21,5 +20,14 @@ export function calendarDate(instant: number, timeZone: string): string {
     });
     formatters.set(timeZone, format);
   }
-  return format.format(instant);
+  // Assembled from parts, so the result does not depend on a locale's date layout.
+  let year = '';
+  let month = '';
+  let day = '';
+  for (const part of format.formatToParts(instant)) {
+    if (part.type === 'year') year = part.value;
+    else if (part.type === 'month') month = part.value;
+    else if (part.type === 'day') day = part.value;
+  }
+  return `${year}-${month}-${day}`;
 }
