@@ -75,3 +75,38 @@ export async function streamTotal(
   for (let p = 0; p < partitions; p += 1) total += await redis.xlen(streamKey(prefix, p));
   return total;
 }
+
+export interface SettleOptions {
+  prisma: PrismaClient;
+  redis: Redis;
+  prefix: string;
+  partitions: number;
+  ids: readonly string[];
+  timeoutMs: number;
+  /** Processes whose output explains a timeout (their death fails at once). */
+  watch?: { name: string; exited(): boolean; output(): string }[];
+}
+
+/**
+ * Waits until every sent report is committed or rejected and the streams are empty.
+ * On timeout the error carries the figures and what the watched processes said.
+ */
+export async function waitSettled(o: SettleOptions): Promise<Tally> {
+  const deadline = Date.now() + o.timeoutMs;
+  let last: Tally | undefined;
+  let inStreams = -1;
+  for (;;) {
+    for (const w of o.watch ?? []) {
+      if (w.exited()) throw new Error(`${w.name} exited:\n${w.output().slice(-4_000)}`);
+    }
+    last = await tallyOf(o.prisma, o.ids);
+    inStreams = await streamTotal(o.redis, o.prefix, o.partitions);
+    if (last.lost === 0 && inStreams === 0) return last;
+    if (Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const said = (o.watch ?? []).map((w) => `--- ${w.name}:\n${w.output().slice(-3_000)}`);
+  throw new Error(
+    `not settled after ${o.timeoutMs} ms: ${JSON.stringify(last)}, ${inStreams} in the streams\n${said.join('\n')}`,
+  );
+}
