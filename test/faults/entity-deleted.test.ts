@@ -12,7 +12,7 @@ import {
   type TestDatabase,
   type TestRedis,
 } from '../support/services.js';
-import { expectRollupsMatch, printLine, tallyOf, waitSettled } from './support/accounting.js';
+import { expectRollupsMatch, printLine, waitSettled } from './support/accounting.js';
 import { runTs, spawnWorker, type Child } from './support/processes.js';
 
 let db: TestDatabase;
