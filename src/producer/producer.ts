@@ -126,6 +126,14 @@ export class UsageProducer {
     const ids = reports.map((r) => r.report_id);
     if (reports.length === 0) return ids;
     await this.withRedis(ids, async () => {
+      if (reports.length === 1) {
+        // A single command, so concurrent report() calls share the connection's
+        // auto-pipeline (one write per event-loop tick) instead of one write each.
+        const [report] = reports as [StoredReport];
+        const key = streamKey(this.keyPrefix, partitionOf(report.report_id, this.partitions));
+        await this.redis.xadd(key, '*', REPORT_FIELD, JSON.stringify(report));
+        return;
+      }
       const pipeline = this.redis.pipeline();
       for (const report of reports) {
         const key = streamKey(this.keyPrefix, partitionOf(report.report_id, this.partitions));
