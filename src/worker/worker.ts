@@ -12,6 +12,9 @@ import { EntityLoader } from './entities.js';
 import { openBatchQueue, openSealerQueue, type BatchJobData, type BatchResult } from './queues.js';
 import { seal } from './sealer.js';
 
+/** How long after window end + grace the sealer ticks (clock skew between workers and Redis). */
+const SEAL_TICK_MARGIN_MS = 100;
+
 export type WorkerConfig = Pick<
   Config,
   | 'redisUrl'
@@ -110,7 +113,12 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   if (deps.seal !== false) {
     await sealerQueue.upsertJobScheduler(
       'seal',
-      { every: config.flushIntervalMs },
+      {
+        every: config.flushIntervalMs,
+        // Ticks land just after a window closes (its end plus the grace), so a window
+        // waits for no extra interval before it is sealed: latency ≈ window + grace.
+        offset: (config.sealGraceMs + SEAL_TICK_MARGIN_MS) % config.flushIntervalMs || 1,
+      },
       { name: 'seal', opts: { removeOnComplete: true, removeOnFail: 100 } },
     );
     const sealerWorker = new Worker(SEALER_QUEUE, () => seal(sealDeps), {
