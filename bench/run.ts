@@ -568,6 +568,12 @@ async function benchDrain(): Promise<void> {
   });
   figure({
     section: 'drain',
+    name: 'worker peak RSS',
+    value: run.peakRssBytes / 1024 / 1024,
+    unit: 'MB',
+  });
+  figure({
+    section: 'drain',
     name: 'worker CPU per report',
     value: (run.cpuMs * 1000) / backlog.sent,
     unit: 'µs',
