@@ -86,7 +86,8 @@ describe('fault 4: Redis unreachable from the producer', () => {
       const sdkMs = performance.now() - started;
       expect(refused).toBeInstanceOf(RedisUnavailableError);
       expect((refused as RedisUnavailableError).reportIds).toHaveLength(50);
-      expect(sdkMs).toBeLessThan(TIMEOUT_MS + 300);
+      // Bounded by the timeout; the margin absorbs event-loop delay on a loaded 2-core machine.
+      expect(sdkMs).toBeLessThan(TIMEOUT_MS + 1_000);
 
       const httpStarted = performance.now();
       const down = await post(base, TOKEN, reports(`http-${how}`, 50));
@@ -94,7 +95,7 @@ describe('fault 4: Redis unreachable from the producer', () => {
       expect(down.status).toBe(503);
       expect(down.json['error']).toBe('redis_unavailable');
       expect(down.json['report_ids']).toEqual(reports(`http-${how}`, 50).map((x) => x.report_id));
-      expect(httpMs).toBeLessThan(TIMEOUT_MS + 500);
+      expect(httpMs).toBeLessThan(TIMEOUT_MS + 1_000);
       expect((await fetch(`${base}/readyz`)).status).toBe(503);
       outages.push(
         `${how}: SDK refused in ${Math.round(sdkMs)} ms, HTTP 503 in ${Math.round(httpMs)} ms`,
