@@ -4,7 +4,9 @@
 // from the same run, prints a table and writes bench/results.json. Exits non-zero when
 // invariant 2 fails or a report is unaccounted for. Options: --only=<section,...>,
 // --cpu-prof (worker profiles into bench/profiles/).
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -159,6 +161,9 @@ async function verify(run: string, sent: number): Promise<void> {
 
 // ---------------------------------------------------------------- child processes
 
+/** Worker processes run with the V8 heap cap `npm run worker` and docker-compose give them. */
+const WORKER_EXEC_ARGV = ['--max-old-space-size=160'];
+
 function forkTs(file: string, arg: unknown, extraExecArgv: string[] = []): ChildProcess {
   return fork(join(HERE, file), [JSON.stringify(arg)], {
     execArgv: ['--import', 'tsx', ...extraExecArgv],
@@ -210,7 +215,7 @@ async function drainWith(
   };
   const profArgs = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(HERE, 'profiles')}`] : [];
   const children = Array.from({ length: workers }, () =>
-    forkTs('worker-child.ts', options, profArgs),
+    forkTs('worker-child.ts', options, [...WORKER_EXEC_ARGV, ...profArgs]),
   );
   await Promise.all(children.map((c) => nextMessage(c, 'ready')));
   const started = performance.now();
@@ -240,6 +245,50 @@ async function drainWith(
     peakRssBytes: Math.max(...stopped.map((s) => s.peakRssBytes)),
     cpuMs: stopped.reduce((sum, s) => sum + s.cpuMs, 0),
   };
+}
+
+/**
+ * Drains with the worker exactly as deployed: the compiled entry point (`npm run build`,
+ * what the Docker image runs) under the heap cap docker-compose gives it, its own sealer
+ * scheduler, and the peak RSS read from /proc before it is stopped.
+ */
+async function drainWithDeployedWorker(prefix: string, partitions: number): Promise<WorkerRun> {
+  const child = spawn(
+    process.execPath,
+    [...WORKER_EXEC_ARGV, join(HERE, '..', 'dist', 'src', 'worker', 'main.js')],
+    {
+      env: {
+        ...process.env,
+        DATABASE_URL: benchUrl,
+        REDIS_URL: config.redisUrl,
+        TALLY_KEY_PREFIX: prefix,
+        TALLY_PARTITIONS: String(partitions),
+        // Short windows, so the first sealer tick comes at once; the backlog's windows are closed.
+        TALLY_FLUSH_INTERVAL_MS: '1000',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  const started = performance.now();
+  const status = () => readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`worker exited (${child.exitCode}) while draining`);
+    if ((await streamLength(prefix, partitions)) === 0) break;
+    if (performance.now() - started > DRAIN_TIMEOUT_MS) {
+      failed = true;
+      say(`  drain timed out after ${DRAIN_TIMEOUT_MS} ms`);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const peak = /VmHWM:\s+(\d+) kB/.exec(status())?.[1];
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  await exited;
+  return { seconds, peakRssBytes: Number(peak ?? 0) * 1024, cpuMs: 0 };
 }
 
 async function streamBytes(prefix: string, partitions: number): Promise<number> {
@@ -593,11 +642,15 @@ async function benchLatency(): Promise<void> {
   );
   await truncateResults();
   const prefix = `${basePrefix}:lat`;
-  const worker = forkTs('worker-child.ts', {
-    config: workerConfig(prefix, PARTITIONS, LATENCY_FLUSH_MS),
-    databaseUrl: benchUrl,
-    seal: true,
-  } satisfies WorkerChildOptions);
+  const worker = forkTs(
+    'worker-child.ts',
+    {
+      config: workerConfig(prefix, PARTITIONS, LATENCY_FLUSH_MS),
+      databaseUrl: benchUrl,
+      seal: true,
+    } satisfies WorkerChildOptions,
+    WORKER_EXEC_ARGV,
+  );
   await nextMessage(worker, 'ready');
   const producer = new UsageProducer({
     redis: config.redisUrl,
@@ -728,7 +781,7 @@ async function benchMemory(): Promise<void> {
     );
   }
   await truncateResults();
-  const prefix = `${basePrefix}:mem`;
+  const prefix = `${basePrefix}-mem`;
   const before = await usedMemory();
   const backlog = await fillBacklog(redis, prefix, PARTITIONS, size, {
     seed: 2,
@@ -737,14 +790,14 @@ async function benchMemory(): Promise<void> {
   });
   const infoDelta = (await usedMemory()) - before;
   const bytes = await streamBytes(prefix, PARTITIONS);
-  const run = await drainWith(prefix, PARTITIONS, 1);
+  const run = await drainWithDeployedWorker(prefix, PARTITIONS);
   await verify(`memory ${fmt(size)}`, backlog.sent);
   await deleteKeys(`${prefix}:*`);
   await truncateResults();
   const mb = (b: number) => b / 1024 / 1024;
   figure({
     section: 'memory',
-    name: `worker peak RSS, ${fmt(size)} backlog`,
+    name: `worker peak RSS, ${fmt(size)} backlog (as deployed: dist/, 160 MB heap cap)`,
     value: mb(run.peakRssBytes),
     unit: 'MB',
     ...(drainRss > 0
@@ -871,7 +924,7 @@ async function main(): Promise<void> {
     failed = true;
     console.error('bench failed:', error);
   } finally {
-    await deleteKeys(`${basePrefix}:*`).catch(() => undefined);
+    await deleteKeys(`${basePrefix}*`).catch(() => undefined);
     await pool?.end().catch(() => undefined);
     await prisma?.$disconnect().catch(() => undefined);
     await adminQuery(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`).catch(
