@@ -12,7 +12,8 @@ import {
   type TestDatabase,
   type TestRedis,
 } from '../support/services.js';
-import { expectRollupsMatch, printLine, waitSettled } from './support/accounting.js';
+import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { printLine, waitSettled } from './support/accounting.js';
 import { runTs, spawnWorker, type Child } from './support/processes.js';
 
 let db: TestDatabase;
@@ -127,7 +128,7 @@ describe('fault 6: an entity deleted before its reports are processed', () => {
     expect(all.output).toMatch(/1 not replayable: raw report is not JSON/);
 
     const final = await settle();
-    await expectRollupsMatch(db.prisma);
+    await assertRollupsMatchAudit(db.prisma);
     printLine(
       'entity deleted, then replay-rejected',
       final,

@@ -10,7 +10,8 @@ import {
   type TestDatabase,
   type TestRedis,
 } from '../support/services.js';
-import { expectRollupsMatch, printLine, waitSettled } from './support/accounting.js';
+import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { printLine, waitSettled } from './support/accounting.js';
 import { post } from './support/load.js';
 import { spawnIngest, spawnWorker, type Child } from './support/processes.js';
 
@@ -89,7 +90,7 @@ describe('fault 7: a gateway that sends every report three times', () => {
         output: () => w.output(),
       })),
     });
-    await expectRollupsMatch(db.prisma);
+    await assertRollupsMatchAudit(db.prisma);
     printLine(
       'gateway retries (3 concurrent clients, same report_ids)',
       tally,

@@ -12,7 +12,8 @@ import {
   type TestDatabase,
   type TestRedis,
 } from '../support/services.js';
-import { expectRollupsMatch, printLine, tallyOf, waitSettled } from './support/accounting.js';
+import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { printLine, tallyOf, waitSettled } from './support/accounting.js';
 import { spawnWorker, type Child } from './support/processes.js';
 
 const pick = (c: Child) => ({ exited: () => c.exited(), output: () => c.output() });
@@ -111,7 +112,7 @@ describe('fault 5: poison entries in a stream', () => {
     const tally = await tallyOf(db.prisma, sent);
     printLine('poison entries', tally, `${poison.length + 1} poison incl. two of 5 MB`);
     expect(tally).toEqual({ sent: 1_010, committed: 1_000, duplicates: 0, rejected: 10, lost: 0 });
-    await expectRollupsMatch(db.prisma);
+    await assertRollupsMatchAudit(db.prisma);
 
     const rows = await db.prisma.rejectedUsageReport.findMany({
       where: { reportId: { in: poisonIds } },

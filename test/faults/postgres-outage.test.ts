@@ -9,7 +9,8 @@ import { createPrisma, type PrismaClient } from '../../src/db/client.js';
 import { UsageProducer } from '../../src/producer/index.js';
 import { seedWorld } from '../support/fixtures.js';
 import { REDIS_URL, createTestRedis, waitFor, type TestRedis } from '../support/services.js';
-import { expectRollupsMatch, printLine, waitSettled } from './support/accounting.js';
+import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { printLine, waitSettled } from './support/accounting.js';
 import { startDedicatedPostgres, type DedicatedPostgres } from './support/postgres-cluster.js';
 import { spawnWorker, type Child } from './support/processes.js';
 
@@ -135,7 +136,7 @@ describe('fault 2: PostgreSQL down for 30 s', () => {
       timeoutMs: 90_000,
       watch: [{ name: 'worker', exited: () => worker!.exited(), output: () => worker!.output() }],
     });
-    await expectRollupsMatch(prisma);
+    await assertRollupsMatchAudit(prisma);
     printLine(
       'PostgreSQL down',
       tally,

@@ -7,7 +7,9 @@ import type { UsageReportInput } from '../../src/contract/index.js';
 import { RedisUnavailableError, UsageProducer } from '../../src/producer/index.js';
 import { seedWorld } from '../support/fixtures.js';
 import { createTestDatabase, waitFor, type TestDatabase } from '../support/services.js';
-import { expectRollupsMatch, printLine, streamTotal, waitSettled } from './support/accounting.js';
+import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { streamLength } from '../support/pipeline.js';
+import { printLine, waitSettled } from './support/accounting.js';
 import { spawnWorker, type Child } from './support/processes.js';
 import { startDedicatedRedis, type DedicatedRedis } from './support/redis-server.js';
 
@@ -127,7 +129,7 @@ describe('fault 3: Redis killed with SIGKILL and restarted', () => {
       timeoutMs: 90_000,
       watch: [{ name: 'worker', exited: () => worker!.exited(), output: () => worker!.output() }],
     });
-    await expectRollupsMatch(db.prisma);
+    await assertRollupsMatchAudit(db.prisma);
     printLine(
       'Redis SIGKILL + restart (AOF always)',
       tally,
@@ -142,7 +144,7 @@ describe('fault 3: Redis killed with SIGKILL and restarted', () => {
       rejected: 0,
       lost: 0,
     });
-    expect(await streamTotal(redis.admin(), prefix, partitions)).toBe(0);
+    expect(await streamLength(redis.admin(), prefix, partitions)).toBe(0);
     expect(worker.exited()).toBe(false);
   });
 });

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisUnavailableError, UsageProducer } from '../../src/producer/index.js';
 import { seedWorld } from '../support/fixtures.js';
 import { createTestDatabase, waitFor, type TestDatabase } from '../support/services.js';
-import { expectRollupsMatch, printLine, waitSettled } from './support/accounting.js';
+import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { printLine, waitSettled } from './support/accounting.js';
 import { post } from './support/load.js';
 import { spawnIngest, spawnWorker, type Child } from './support/processes.js';
 import { startDedicatedRedis, type DedicatedRedis } from './support/redis-server.js';
@@ -129,7 +130,7 @@ describe('fault 4: Redis unreachable from the producer', () => {
       timeoutMs: 60_000,
       watch: [{ name: 'worker', exited: () => worker.exited(), output: () => worker.output() }],
     });
-    await expectRollupsMatch(db.prisma);
+    await assertRollupsMatchAudit(db.prisma);
     printLine('Redis unreachable from the producer', tally, outages.join('; '));
     expect(tally).toEqual({ sent: 400, committed: 400, duplicates: 0, rejected: 0, lost: 0 });
   });

@@ -13,7 +13,8 @@ import {
   type TestDatabase,
   type TestRedis,
 } from '../support/services.js';
-import { expectRollupsMatch, printLine, waitSettled } from './support/accounting.js';
+import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { printLine, waitSettled } from './support/accounting.js';
 import { runLoad } from './support/load.js';
 import { spawnIngest, spawnWorker, type Child } from './support/processes.js';
 
@@ -111,7 +112,7 @@ describe('fault 8: sustained load while a worker is killed and restarted twice',
       ],
     });
     const drainMs = Date.now() - started - result.elapsedMs;
-    await expectRollupsMatch(db.prisma);
+    await assertRollupsMatchAudit(db.prisma);
     printLine(
       `sustained load, aimed at ${RATE}/s for ${DURATION_MS / 1000} s, worker SIGKILLed twice`,
       tally,

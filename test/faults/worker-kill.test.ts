@@ -5,7 +5,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UsageProducer } from '../../src/producer/index.js';
 import { seedWorld } from '../support/fixtures.js';
 import { createTestDatabase, uniqueName, waitFor, type TestDatabase } from '../support/services.js';
-import { expectRollupsMatch, printLine, streamTotal, tallyOf } from './support/accounting.js';
+import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { streamLength } from '../support/pipeline.js';
+import { printLine, tallyOf } from './support/accounting.js';
 import { spawnWorker, type Child } from './support/processes.js';
 import { startDedicatedRedis, type DedicatedRedis } from './support/redis-server.js';
 
@@ -79,7 +81,7 @@ async function finishAndCheck(scenario: string, prefix: string, ids: string[], e
       if (rescuer.exited()) throw new Error(`rescuer exited: ${rescuer.output()}`);
       const t = await tallyOf(db.prisma, ids);
       return t.committed + t.rejected === t.sent &&
-        (await streamTotal(redis.admin(), prefix, 1)) === 0
+        (await streamLength(redis.admin(), prefix, 1)) === 0
         ? true
         : undefined;
     },
@@ -88,7 +90,7 @@ async function finishAndCheck(scenario: string, prefix: string, ids: string[], e
   );
   const tally = await tallyOf(db.prisma, ids);
   printLine(scenario, tally, extra);
-  await expectRollupsMatch(db.prisma);
+  await assertRollupsMatchAudit(db.prisma);
   expect(tally).toEqual({
     sent: ids.length,
     committed: ids.length,
@@ -96,7 +98,7 @@ async function finishAndCheck(scenario: string, prefix: string, ids: string[], e
     rejected: 0,
     lost: 0,
   });
-  expect(await streamTotal(redis.admin(), prefix, 1)).toBe(0);
+  expect(await streamLength(redis.admin(), prefix, 1)).toBe(0);
 }
 
 describe('fault 1: a worker killed with SIGKILL', () => {
@@ -118,7 +120,7 @@ describe('fault 1: a worker killed with SIGKILL', () => {
     await victim.stop('SIGKILL');
     const atKill = {
       committed: await committed(),
-      inStream: await streamTotal(redis.admin(), prefix, 1),
+      inStream: await streamLength(redis.admin(), prefix, 1),
     };
     // Killed in the middle: part of the window committed, the rest still in the stream.
     expect(atKill.committed).toBeGreaterThan(0);
@@ -162,13 +164,13 @@ describe('fault 1: a worker killed with SIGKILL', () => {
       60_000,
       20,
     );
-    const inStreamAfterCommit = await streamTotal(admin, prefix, 1);
+    const inStreamAfterCommit = await streamLength(admin, prefix, 1);
     // Committed, yet not one entry deleted: the worker is between commit and XDEL.
     expect(inStreamAfterCommit).toBe(ids.length);
     await victim.stop('SIGKILL');
     await admin.call('CLIENT', 'UNPAUSE');
     // The killed worker's XDEL never ran.
-    expect(await streamTotal(admin, prefix, 1)).toBe(ids.length);
+    expect(await streamLength(admin, prefix, 1)).toBe(ids.length);
 
     await finishAndCheck(
       'worker SIGKILL between commit and XDEL',

@@ -3,9 +3,8 @@
 // producer acknowledged, how many are committed, counted twice, rejected, or lost.
 import { appendFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { streamKey } from '../../../src/contract/keys.js';
 import type { PrismaClient } from '../../../src/db/client.js';
-import { rollupMismatches } from '../../../src/db/checks.js';
+import { streamLength } from '../../support/pipeline.js';
 
 export interface Tally {
   sent: number;
@@ -58,24 +57,6 @@ export function printLine(scenario: string, t: Tally, extra = ''): string {
   return line;
 }
 
-/** Invariant 2 by SQL; throws with the first differing keys. */
-export async function expectRollupsMatch(prisma: PrismaClient): Promise<void> {
-  const mismatches = await rollupMismatches(prisma);
-  if (mismatches.length > 0) {
-    throw new Error(`invariant 2 broken: ${JSON.stringify(mismatches.slice(0, 5))}`);
-  }
-}
-
-export async function streamTotal(
-  redis: Redis,
-  prefix: string,
-  partitions: number,
-): Promise<number> {
-  let total = 0;
-  for (let p = 0; p < partitions; p += 1) total += await redis.xlen(streamKey(prefix, p));
-  return total;
-}
-
 export interface SettleOptions {
   prisma: PrismaClient;
   redis: Redis;
@@ -100,7 +81,7 @@ export async function waitSettled(o: SettleOptions): Promise<Tally> {
       if (w.exited()) throw new Error(`${w.name} exited:\n${w.output().slice(-4_000)}`);
     }
     last = await tallyOf(o.prisma, o.ids);
-    inStreams = await streamTotal(o.redis, o.prefix, o.partitions);
+    inStreams = await streamLength(o.redis, o.prefix, o.partitions);
     if (last.lost === 0 && inStreams === 0) return last;
     if (Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 200));
