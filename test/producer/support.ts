@@ -4,6 +4,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { REPORT_FIELD, streamKey, type UsageReportInput } from '../../src/contract/index.js';
 import { REDIS_URL } from '../support/services.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 export function sampleReport(overrides: Record<string, unknown> = {}): UsageReportInput {
   return {
@@ -28,66 +29,15 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-export interface RedisProxy {
-  port: number;
+export interface RedisProxy extends TcpProxy {
   url: string;
-  /** From now on, holds back every server→client chunk this long (same delay for all, so order holds). */
-  delayReplies(ms: number): void;
-  /** Drops every connection and refuses new ones until `restore()`. */
-  cut(): void;
-  restore(): void;
-  close(): Promise<void>;
 }
 
-/** A TCP proxy to the test Redis. */
+/** A TCP proxy to the test Redis (see test/support/tcp-proxy.ts). */
 export async function startRedisProxy(): Promise<RedisProxy> {
   const target = new URL(REDIS_URL);
-  let delay = 0;
-  const sockets = new Set<net.Socket>();
-  let blocked = false;
-  const server = net.createServer((client) => {
-    if (blocked) return void client.destroy();
-    const upstream = net.connect(Number(target.port || 6379), target.hostname);
-    sockets.add(client).add(upstream);
-    const drop = () => {
-      client.destroy();
-      upstream.destroy();
-      sockets.delete(client);
-      sockets.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => {
-      if (delay === 0) client.write(chunk);
-      else setTimeout(() => client.write(chunk), delay);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const dropAll = () => {
-    for (const s of sockets) s.destroy();
-    sockets.clear();
-  };
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    delayReplies: (ms) => {
-      delay = ms;
-    },
-    cut: () => {
-      blocked = true;
-      dropAll();
-    },
-    restore: () => {
-      blocked = false;
-    },
-    close: async () => {
-      blocked = true;
-      dropAll();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  const proxy = await startTcpProxy(target.hostname, Number(target.port || 6379));
+  return Object.assign(proxy, { url: `redis://127.0.0.1:${proxy.port}` });
 }
 
 export interface StreamEntry {

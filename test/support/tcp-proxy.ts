@@ -1,9 +1,12 @@
-// A TCP proxy a test can cut and restore, to make a real server unreachable for the
-// code under test (a database outage, a Redis partition) without stopping the server.
-import net from 'node:net';
+// A TCP proxy a test can cut, restore or slow down, to make a real server unreachable or
+// slow for the code under test (a database outage, a Redis partition, a laggy network)
+// without touching the server.
+import net, { type AddressInfo } from 'node:net';
 
 export interface TcpProxy {
   port: number;
+  /** From now on, holds back every server→client chunk this long (one delay for all, so order holds). */
+  delayReplies(ms: number): void;
   /** Drops every open connection and refuses new ones until `restore()`. */
   cut(): void;
   restore(): void;
@@ -12,6 +15,7 @@ export interface TcpProxy {
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   let blocked = false;
+  let delay = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     if (blocked) {
@@ -19,8 +23,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       return;
     }
     const upstream = net.connect(targetPort, targetHost);
-    sockets.add(client);
-    sockets.add(upstream);
+    sockets.add(client).add(upstream);
     const drop = () => {
       client.destroy();
       upstream.destroy();
@@ -29,24 +32,33 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream).pipe(client);
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      if (delay === 0) client.write(chunk);
+      else setTimeout(() => client.write(chunk), delay);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('proxy has no port');
+  const { port } = server.address() as AddressInfo;
+  const dropAll = () => {
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  };
   return {
-    port: address.port,
+    port,
+    delayReplies: (ms) => {
+      delay = ms;
+    },
     cut: () => {
       blocked = true;
-      for (const s of sockets) s.destroy();
-      sockets.clear();
+      dropAll();
     },
     restore: () => {
       blocked = false;
     },
     close: async () => {
       blocked = true;
-      for (const s of sockets) s.destroy();
+      dropAll();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
