@@ -51,7 +51,7 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, _ . -')
     .default('tally'),
   TALLY_PRODUCER_TIMEOUT_MS: int(50, 60_000).default(1_000),
-  TALLY_SEAL_GRACE_MS: int(0, 600_000).default(1_000),
+  TALLY_SEAL_GRACE_MS: int(0, 600_000).default(250),
   TALLY_PAGE_SIZE: int(1, 100_000).default(2_000),
   TALLY_WORKER_CONCURRENCY: int(1, 64).default(2),
   TALLY_BATCH_ATTEMPTS: int(1, 1000).default(12),
