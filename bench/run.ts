@@ -201,6 +201,26 @@ interface WorkerRun {
   cpuMs: number;
 }
 
+/** Seconds from `started` until the streams are empty (a timeout fails the run). */
+async function waitDrained(
+  prefix: string,
+  partitions: number,
+  started: number,
+  check: () => void = () => undefined,
+): Promise<number> {
+  for (;;) {
+    check();
+    if ((await streamLength(prefix, partitions)) === 0) break;
+    if (performance.now() - started > DRAIN_TIMEOUT_MS) {
+      failed = true;
+      say(`  drain timed out after ${DRAIN_TIMEOUT_MS} ms`);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return (performance.now() - started) / 1000;
+}
+
 /** Starts `workers` processes, seals the backlog, waits until the streams are empty. */
 async function drainWith(
   prefix: string,
@@ -223,16 +243,7 @@ async function drainWith(
   if (first === undefined) throw new Error('no worker');
   first.send({ type: 'seal' });
   await nextMessage(first, 'sealed');
-  for (;;) {
-    if ((await streamLength(prefix, partitions)) === 0) break;
-    if (performance.now() - started > DRAIN_TIMEOUT_MS) {
-      failed = true;
-      say(`  drain timed out after ${DRAIN_TIMEOUT_MS} ms`);
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const seconds = (performance.now() - started) / 1000;
+  const seconds = await waitDrained(prefix, partitions, started);
   const stopped = await Promise.all(
     children.map((c) => {
       const answer = nextMessage<Extract<FromWorker, { type: 'stopped' }>>(c, 'stopped');
@@ -272,18 +283,10 @@ async function drainWithDeployedWorker(prefix: string, partitions: number): Prom
   );
   const started = performance.now();
   const status = () => readFileSync(`/proc/${child.pid}/status`, 'utf8');
-  for (;;) {
+  const seconds = await waitDrained(prefix, partitions, started, () => {
     if (child.exitCode !== null)
       throw new Error(`worker exited (${child.exitCode}) while draining`);
-    if ((await streamLength(prefix, partitions)) === 0) break;
-    if (performance.now() - started > DRAIN_TIMEOUT_MS) {
-      failed = true;
-      say(`  drain timed out after ${DRAIN_TIMEOUT_MS} ms`);
-      break;
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const seconds = (performance.now() - started) / 1000;
+  });
   const peak = /VmHWM:\s+(\d+) kB/.exec(status())?.[1];
   const exited = once(child, 'exit');
   child.kill('SIGTERM');
