@@ -2,47 +2,29 @@
 // rejected with the reason; once the entity is restored, `npm run replay-rejected` puts it
 // back on its stream and it commits once; replaying again adds nothing; a rejection whose
 // raw report is not a report is counted and left in place.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UsageProducer } from '../../src/producer/index.js';
-import { seedWorld, WORLD, xaddRaw } from '../support/fixtures.js';
-import {
-  REDIS_URL,
-  createTestDatabase,
-  createTestRedis,
-  type TestDatabase,
-  type TestRedis,
-} from '../support/services.js';
+import { WORLD, xaddRaw } from '../support/fixtures.js';
+import { REDIS_URL } from '../support/services.js';
 import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { useWorkerTestEnv } from '../support/pipeline.js';
 import { printLine, waitSettled } from './support/accounting.js';
-import { runTs, spawnWorker, type Child } from './support/processes.js';
+import { runTs, spawnWorker } from './support/processes.js';
 
-let db: TestDatabase;
-let r: TestRedis;
-let worker: Child | undefined;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  r = await createTestRedis();
-  await seedWorld(db.prisma);
-});
-afterAll(async () => {
-  await worker?.stop('SIGKILL');
-  await r?.cleanup();
-  await db?.drop();
-});
+const t = useWorkerTestEnv();
 
 describe('fault 6: an entity deleted before its reports are processed', () => {
   it('rejects them, and replay-rejected commits them once after the entity is restored', async () => {
     const env = {
-      DATABASE_URL: db.url,
+      DATABASE_URL: t.db.url,
       REDIS_URL,
-      TALLY_KEY_PREFIX: r.prefix,
+      TALLY_KEY_PREFIX: t.r.prefix,
       TALLY_PARTITIONS: '2',
       TALLY_FLUSH_INTERVAL_MS: '1000',
       TALLY_SEAL_GRACE_MS: '100',
       TALLY_ENTITY_CACHE_MS: '0',
     };
-    const producer = new UsageProducer({ redis: r.redis, keyPrefix: r.prefix, partitions: 2 });
+    const producer = new UsageProducer({ redis: t.r.redis, keyPrefix: t.r.prefix, partitions: 2 });
     const ids = await producer.reportMany(
       Array.from({ length: 300 }, (_, i) => ({
         model: 'qwen3-8b',
@@ -54,22 +36,23 @@ describe('fault 6: an entity deleted before its reports are processed', () => {
       })),
     );
     const carols = ids.filter((_, i) => i % 3 === 2);
-    const [poisonEntry] = await xaddRaw(r.redis, r.prefix, 0, ['{"model": "not closed"']);
+    const [poisonEntry] = await xaddRaw(t.r.redis, t.r.prefix, 0, ['{"model": "not closed"']);
     const poisonId = `stream:0:${poisonEntry}`;
 
     // Carol's account is deleted after her reports arrived, before any worker ran.
     const carol = WORLD.users.find((u) => u.id === 3);
-    await db.prisma.user.delete({ where: { id: 3 } });
-    worker = spawnWorker(env);
+    await t.db.prisma.user.delete({ where: { id: 3 } });
+    const worker = spawnWorker(env);
+    t.defer(() => worker.stop('SIGKILL'));
     const watch = [
-      { name: 'worker', exited: () => worker!.exited(), output: () => worker!.output() },
+      { name: 'worker', exited: () => worker.exited(), output: () => worker.output() },
     ];
     const sent = [...ids, poisonId];
     const settle = () =>
       waitSettled({
-        prisma: db.prisma,
-        redis: r.redis,
-        prefix: r.prefix,
+        prisma: t.db.prisma,
+        redis: t.r.redis,
+        prefix: t.r.prefix,
         partitions: 2,
         ids: sent,
         timeoutMs: 60_000,
@@ -78,7 +61,7 @@ describe('fault 6: an entity deleted before its reports are processed', () => {
 
     const before = await settle();
     expect(before).toMatchObject({ committed: 200, rejected: 101, lost: 0 });
-    const reasons = await db.prisma.rejectedUsageReport.groupBy({ by: ['reason'], _count: true });
+    const reasons = await t.db.prisma.rejectedUsageReport.groupBy({ by: ['reason'], _count: true });
     expect(Object.fromEntries(reasons.map((g) => [g.reason, g._count]))).toEqual({
       unknown_user: 100,
       invalid_report: 1,
@@ -90,7 +73,7 @@ describe('fault 6: an entity deleted before its reports are processed', () => {
     expect(none.code).toBe(0);
     expect(none.output).toMatch(/matched 0, replayed 0, not replayable 0/);
 
-    await db.prisma.user.create({ data: carol! });
+    await t.db.prisma.user.create({ data: carol! });
     const first = await replay(['--reason', 'unknown_user']);
     expect(first.code, first.output).toBe(0);
     expect(first.output).toMatch(/matched 100, replayed 100, not replayable 0/);
@@ -111,7 +94,7 @@ describe('fault 6: an entity deleted before its reports are processed', () => {
       output_token: 1,
       completed: true,
     });
-    await db.prisma.rejectedUsageReport.create({
+    await t.db.prisma.rejectedUsageReport.create({
       data: {
         reportId: carols[0]!,
         reason: 'unknown_user',
@@ -128,19 +111,19 @@ describe('fault 6: an entity deleted before its reports are processed', () => {
     expect(all.output).toMatch(/1 not replayable: raw report is not JSON/);
 
     const final = await settle();
-    await assertRollupsMatchAudit(db.prisma);
+    await assertRollupsMatchAudit(t.db.prisma);
     printLine(
       'entity deleted, then replay-rejected',
       final,
       '100 rejected unknown_user, then replayed and committed; replayed twice more: nothing added',
     );
     expect(final).toEqual({ sent: 301, committed: 300, duplicates: 0, rejected: 1, lost: 0 });
-    const usage = await db.prisma.modelUsage.aggregate({
+    const usage = await t.db.prisma.modelUsage.aggregate({
       where: { userId: 3 },
       _sum: { requestCount: true, promptTokenCount: true },
     });
     expect(usage._sum).toEqual({ requestCount: 100n, promptTokenCount: 1_000n });
-    expect(await db.prisma.rejectedUsageReport.count({ where: { reason: 'unknown_user' } })).toBe(
+    expect(await t.db.prisma.rejectedUsageReport.count({ where: { reason: 'unknown_user' } })).toBe(
       0,
     );
     await producer.close();

@@ -1,54 +1,36 @@
 // Fault 7: a gateway that retries. Every report is sent three times with the same
 // report_id, by three concurrent HTTP clients in different orders and batch sizes, to a
 // real ingest process; workers count each report once.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedWorld } from '../support/fixtures.js';
-import {
-  REDIS_URL,
-  createTestDatabase,
-  createTestRedis,
-  type TestDatabase,
-  type TestRedis,
-} from '../support/services.js';
+import { describe, expect, it } from 'vitest';
+import { REDIS_URL } from '../support/services.js';
 import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { useWorkerTestEnv } from '../support/pipeline.js';
 import { printLine, waitSettled } from './support/accounting.js';
 import { post } from './support/load.js';
-import { spawnIngest, spawnWorker, type Child } from './support/processes.js';
+import { spawnIngest, spawnWorker } from './support/processes.js';
 
 const TOKEN = 'f7-token';
 const N = 3_000;
 
-let db: TestDatabase;
-let r: TestRedis;
-const children: Child[] = [];
-
-beforeAll(async () => {
-  [db, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
-  await seedWorld(db.prisma);
-});
-afterAll(async () => {
-  for (const c of children) await c.stop('SIGKILL');
-  await r?.cleanup();
-  await db?.drop();
-});
+const t = useWorkerTestEnv();
 
 describe('fault 7: a gateway that sends every report three times', () => {
   it('counts each report once', async () => {
-    const env = { REDIS_URL, TALLY_KEY_PREFIX: r.prefix, TALLY_PARTITIONS: '4' };
+    const env = { REDIS_URL, TALLY_KEY_PREFIX: t.r.prefix, TALLY_PARTITIONS: '4' };
     const { child: ingest, base } = await spawnIngest({ ...env, TALLY_GATEWAY_TOKEN: TOKEN });
-    children.push(ingest);
+    t.defer(() => ingest.stop('SIGKILL'));
     const workerEnv = {
       ...env,
-      DATABASE_URL: db.url,
+      DATABASE_URL: t.db.url,
       TALLY_FLUSH_INTERVAL_MS: '1000',
       TALLY_SEAL_GRACE_MS: '100',
       TALLY_ENTITY_CACHE_MS: '0',
     };
     const workers = [spawnWorker(workerEnv), spawnWorker(workerEnv)];
-    children.push(...workers);
+    for (const w of workers) t.defer(() => w.stop('SIGKILL'));
 
     const reports = Array.from({ length: N }, (_, i) => ({
-      report_id: `f7-${r.prefix}-${i}`,
+      report_id: `f7-${t.r.prefix}-${i}`,
       model: 'llama-3-70b',
       model_id: 2,
       user_id: 1 + (i % 3),
@@ -78,9 +60,9 @@ describe('fault 7: a gateway that sends every report three times', () => {
     const ids = reports.map((x) => x.report_id);
 
     const tally = await waitSettled({
-      prisma: db.prisma,
-      redis: r.redis,
-      prefix: r.prefix,
+      prisma: t.db.prisma,
+      redis: t.r.redis,
+      prefix: t.r.prefix,
       partitions: 4,
       ids,
       timeoutMs: 60_000,
@@ -90,14 +72,14 @@ describe('fault 7: a gateway that sends every report three times', () => {
         output: () => w.output(),
       })),
     });
-    await assertRollupsMatchAudit(db.prisma);
+    await assertRollupsMatchAudit(t.db.prisma);
     printLine(
       'gateway retries (3 concurrent clients, same report_ids)',
       tally,
       `${3 * N} deliveries`,
     );
     expect(tally).toEqual({ sent: N, committed: N, duplicates: 0, rejected: 0, lost: 0 });
-    const sums = await db.prisma.modelUsage.aggregate({
+    const sums = await t.db.prisma.modelUsage.aggregate({
       _sum: { requestCount: true, promptTokenCount: true },
     });
     expect(sums._sum).toEqual({ requestCount: BigInt(N), promptTokenCount: BigInt(7 * N) });

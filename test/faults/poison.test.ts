@@ -1,41 +1,23 @@
 // Fault 5: poison entries written straight into a stream, next to valid reports in the
 // same window: not JSON, JSON failing the contract, an entry without the report field,
 // and 5 MB entries. Each is rejected with its reason; the rest of the window commits.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { UsageProducer } from '../../src/producer/index.js';
 import { MAX_RAW_LENGTH } from '../../src/worker/core/page.js';
-import { seedWorld, xaddRaw } from '../support/fixtures.js';
-import {
-  REDIS_URL,
-  createTestDatabase,
-  createTestRedis,
-  type TestDatabase,
-  type TestRedis,
-} from '../support/services.js';
+import { xaddRaw } from '../support/fixtures.js';
+import { REDIS_URL } from '../support/services.js';
 import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { useWorkerTestEnv } from '../support/pipeline.js';
 import { printLine, tallyOf, waitSettled } from './support/accounting.js';
 import { spawnWorker, type Child } from './support/processes.js';
 
 const pick = (c: Child) => ({ exited: () => c.exited(), output: () => c.output() });
 
-let db: TestDatabase;
-let r: TestRedis;
-let worker: Child | undefined;
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  r = await createTestRedis();
-  await seedWorld(db.prisma);
-});
-afterAll(async () => {
-  await worker?.stop('SIGKILL');
-  await r?.cleanup();
-  await db?.drop();
-});
+const t = useWorkerTestEnv();
 
 describe('fault 5: poison entries in a stream', () => {
   it('rejects each with its reason and commits the rest of the window', async () => {
-    const producer = new UsageProducer({ redis: r.redis, keyPrefix: r.prefix, partitions: 1 });
+    const producer = new UsageProducer({ redis: t.r.redis, keyPrefix: t.r.prefix, partitions: 1 });
     const huge = 'x'.repeat(5 * 1024 * 1024);
     const poison = [
       { payload: '{"model": "qwen3-8b", "input_token": 1', why: /not JSON/ },
@@ -69,13 +51,13 @@ describe('fault 5: poison entries in a stream', () => {
       );
     const ids = await good(500);
     const entryIds = await xaddRaw(
-      r.redis,
-      r.prefix,
+      t.r.redis,
+      t.r.prefix,
       0,
       poison.map((p) => p.payload),
     );
     // An entry without the report field at all.
-    const bare = await r.redis.xadd(`${r.prefix}:0:reports`, '*', 'x', '1');
+    const bare = await t.r.redis.xadd(`${t.r.prefix}:0:reports`, '*', 'x', '1');
     ids.push(...(await good(500)));
     const poisonIds = poison.map((p, i) => {
       const parsed = (() => {
@@ -89,32 +71,33 @@ describe('fault 5: poison entries in a stream', () => {
     });
     poisonIds.push(`stream:0:${String(bare)}`);
 
-    worker = spawnWorker({
-      DATABASE_URL: db.url,
+    const worker = spawnWorker({
+      DATABASE_URL: t.db.url,
       REDIS_URL,
-      TALLY_KEY_PREFIX: r.prefix,
+      TALLY_KEY_PREFIX: t.r.prefix,
       TALLY_PARTITIONS: '1',
       TALLY_FLUSH_INTERVAL_MS: '1000',
       TALLY_SEAL_GRACE_MS: '100',
       TALLY_ENTITY_CACHE_MS: '0',
     });
+    t.defer(() => worker.stop('SIGKILL'));
     const sent = [...ids, ...poisonIds];
     await waitSettled({
-      prisma: db.prisma,
-      redis: r.redis,
-      prefix: r.prefix,
+      prisma: t.db.prisma,
+      redis: t.r.redis,
+      prefix: t.r.prefix,
       partitions: 1,
       ids: sent,
       timeoutMs: 60_000,
       watch: [{ name: 'worker', ...pick(worker) }],
     });
 
-    const tally = await tallyOf(db.prisma, sent);
+    const tally = await tallyOf(t.db.prisma, sent);
     printLine('poison entries', tally, `${poison.length + 1} poison incl. two of 5 MB`);
     expect(tally).toEqual({ sent: 1_010, committed: 1_000, duplicates: 0, rejected: 10, lost: 0 });
-    await assertRollupsMatchAudit(db.prisma);
+    await assertRollupsMatchAudit(t.db.prisma);
 
-    const rows = await db.prisma.rejectedUsageReport.findMany({
+    const rows = await t.db.prisma.rejectedUsageReport.findMany({
       where: { reportId: { in: poisonIds } },
     });
     const byId = new Map(rows.map((row) => [row.reportId, row]));

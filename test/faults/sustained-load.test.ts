@@ -3,48 +3,29 @@
 // killed with SIGKILL and restarted twice. Nothing lost, nothing doubled. The achieved
 // rate is measured and printed: on a 2-core machine the load generator, ingest, two
 // workers, Redis and PostgreSQL share the cores.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedWorld } from '../support/fixtures.js';
-import {
-  REDIS_URL,
-  createTestDatabase,
-  createTestRedis,
-  waitFor,
-  type TestDatabase,
-  type TestRedis,
-} from '../support/services.js';
+import { describe, expect, it } from 'vitest';
+import { REDIS_URL, waitFor } from '../support/services.js';
 import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { useWorkerTestEnv } from '../support/pipeline.js';
 import { printLine, waitSettled } from './support/accounting.js';
 import { runLoad } from './support/load.js';
-import { spawnIngest, spawnWorker, type Child } from './support/processes.js';
+import { spawnIngest, spawnWorker } from './support/processes.js';
 
 const TOKEN = 'f8-token';
 const RATE = 3_000;
 const DURATION_MS = 60_000;
 const PARTITIONS = 4;
 
-let db: TestDatabase;
-let r: TestRedis;
-const children: Child[] = [];
-
-beforeAll(async () => {
-  [db, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
-  await seedWorld(db.prisma);
-});
-afterAll(async () => {
-  for (const c of children) await c.stop('SIGKILL');
-  await r?.cleanup();
-  await db?.drop();
-});
+const t = useWorkerTestEnv();
 
 describe('fault 8: sustained load while a worker is killed and restarted twice', () => {
   it('loses nothing and doubles nothing', async () => {
-    const env = { REDIS_URL, TALLY_KEY_PREFIX: r.prefix, TALLY_PARTITIONS: String(PARTITIONS) };
+    const env = { REDIS_URL, TALLY_KEY_PREFIX: t.r.prefix, TALLY_PARTITIONS: String(PARTITIONS) };
     const { child: ingest, base } = await spawnIngest({ ...env, TALLY_GATEWAY_TOKEN: TOKEN });
-    children.push(ingest);
+    t.defer(() => ingest.stop('SIGKILL'));
     const workerEnv = {
       ...env,
-      DATABASE_URL: db.url,
+      DATABASE_URL: t.db.url,
       TALLY_FLUSH_INTERVAL_MS: '2000',
       TALLY_SEAL_GRACE_MS: '200',
       TALLY_BATCH_LOCK_MS: '3000',
@@ -53,7 +34,9 @@ describe('fault 8: sustained load while a worker is killed and restarted twice',
     };
     const steady = spawnWorker(workerEnv);
     let victim = spawnWorker(workerEnv);
-    children.push(steady, victim);
+    t.defer(() => steady.stop('SIGKILL'));
+    // Stops whichever victim is current when the test ends.
+    t.defer(() => victim.stop('SIGKILL'));
 
     const load = runLoad({
       base,
@@ -85,19 +68,18 @@ describe('fault 8: sustained load while a worker is killed and restarted twice',
       await at(killAt);
       expect(victim.exited(), victim.output()).toBe(false);
       await victim.stop('SIGKILL');
-      kills.push(await db.prisma.modelUsageDetail.count());
+      kills.push(await t.db.prisma.modelUsageDetail.count());
       await at(killAt + 3_000);
       victim = spawnWorker(workerEnv);
-      children.push(victim);
     }
     const result = await load;
     const refused = [...result.statuses].filter(([status]) => status !== 200);
 
     const current = victim;
     const tally = await waitSettled({
-      prisma: db.prisma,
-      redis: r.redis,
-      prefix: r.prefix,
+      prisma: t.db.prisma,
+      redis: t.r.redis,
+      prefix: t.r.prefix,
       partitions: PARTITIONS,
       ids: result.acknowledged,
       timeoutMs: 180_000,
@@ -112,7 +94,7 @@ describe('fault 8: sustained load while a worker is killed and restarted twice',
       ],
     });
     const drainMs = Date.now() - started - result.elapsedMs;
-    await assertRollupsMatchAudit(db.prisma);
+    await assertRollupsMatchAudit(t.db.prisma);
     printLine(
       `sustained load, aimed at ${RATE}/s for ${DURATION_MS / 1000} s, worker SIGKILLed twice`,
       tally,

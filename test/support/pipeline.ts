@@ -83,7 +83,7 @@ export interface WorkerTestEnv {
   /** This test's Redis connection and key prefix. */
   readonly r: TestRedis;
   /** Runs `close` after the current test, newest first, before the invariant check. */
-  defer(close: () => Promise<void> | void): void;
+  defer(close: () => unknown): void;
   /** A worker on this test's database and prefix, closed after the test. */
   startWorker(
     overrides?: Partial<WorkerConfig>,
@@ -99,7 +99,7 @@ export interface WorkerTestEnv {
 export function useWorkerTestEnv(options: { seed?: boolean } = {}): WorkerTestEnv {
   let db: TestDatabase | undefined;
   let r: TestRedis | undefined;
-  const closers: (() => Promise<void> | void)[] = [];
+  const closers: (() => unknown)[] = [];
   const need = <T>(value: T | undefined, what: string): T => {
     if (value === undefined) throw new Error(`${what} is only available inside a test`);
     return value;
