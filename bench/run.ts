@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { loadConfig } from '../src/contract/config.js';
+import { loadConfig } from '../src/config.js';
 import { streamKey } from '../src/contract/keys.js';
 import { reportSchema, type UsageReportInput } from '../src/contract/report.js';
 import { rollupMismatches } from '../src/db/checks.js';

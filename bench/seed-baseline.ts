@@ -10,7 +10,7 @@ import type { PrismaClient } from '../src/db/client.js';
 import { collectRefs } from '../src/worker/core/entities.js';
 import { parseEntries, resolveEntries } from '../src/worker/core/page.js';
 import type { AuditRow } from '../src/worker/core/resolve.js';
-import { EntityLoader } from '../src/worker/entities.js';
+import { EntityLoader } from '../src/worker/entity-loader.js';
 import { deleteEntries } from '../src/worker/stream.js';
 import { REPORT_FIELD } from '../src/contract/keys.js';
 

@@ -4,7 +4,7 @@
 // then prints the rollups and the counts. Exits 0 only if invariant 2 holds.
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { loadConfig, type Config } from '../src/contract/config.js';
+import { loadConfig, type Config } from '../src/config.js';
 import { streamKey } from '../src/contract/keys.js';
 import type { UsageReportInput } from '../src/contract/report.js';
 import { rollupMismatches } from '../src/db/checks.js';

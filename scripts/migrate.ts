@@ -1,5 +1,5 @@
 // `npm run migrate`: applies prisma/migrations to DATABASE_URL without network access.
-import { loadConfig, requireDatabaseUrl } from '../src/contract/index.js';
+import { loadConfig, requireDatabaseUrl } from '../src/config.js';
 import { migrate } from '../src/db/migrate.js';
 
 try {

@@ -1,12 +1,12 @@
 // `npm start`: ingest, worker and dashboard in one process, for small installs and the
 // quick start. The dashboard is served on the ingest port under /dashboard.
-import { loadConfig, requireDatabaseUrl, requireGatewayToken } from './contract/config.js';
+import { loadConfig, requireDatabaseUrl, requireGatewayToken } from './config.js';
 import { createPrisma } from './db/client.js';
 import { createLogger } from './logger.js';
-import { closeOnSignals, run } from './process.js';
+import { closeOnSignals, run } from './lifecycle.js';
 import { UsageProducer } from './producer/producer.js';
 import { buildIngestServer } from './producer/server.js';
-import { checkDashboardAuth, registerDashboard } from './worker/dashboard.js';
+import { checkDashboardAuth, registerDashboard } from './dashboard/dashboard.js';
 import { startWorker } from './worker/worker.js';
 
 run('tally', async () => {

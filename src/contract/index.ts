@@ -1,4 +1,3 @@
-// The contract both sides import: report schema, key names, configuration.
-export * from './config.js';
+// The contract both sides import: the report schema and the Redis key names.
 export * from './keys.js';
 export * from './report.js';

@@ -1,8 +1,8 @@
 // Entry point of the ingest process (`npm run ingest`): config, producer, HTTP server,
 // and a clean shutdown on SIGINT/SIGTERM. All wiring lives here; must never hold logic.
-import { loadConfig, requireGatewayToken } from '../contract/index.js';
+import { loadConfig, requireGatewayToken } from '../config.js';
 import { createLogger } from '../logger.js';
-import { closeOnSignals, run } from '../process.js';
+import { closeOnSignals, run } from '../lifecycle.js';
 import { UsageProducer } from './producer.js';
 import { buildIngestServer } from './server.js';
 

@@ -3,15 +3,14 @@
 // is down. Must never import PostgreSQL or BullMQ, trim a stream, or outwait its timeout.
 import type { Redis } from 'ioredis';
 import {
-  loadConfig,
   parseReport,
   REPORT_FIELD,
   streamKey,
-  type Config,
   type ReportProblem,
   type StoredReport,
   type UsageReportInput,
 } from '../contract/index.js';
+import { loadConfig, type Config } from '../config.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { InvalidReportError, RedisUnavailableError } from './errors.js';
 import { Deadline, openConnection, untilReady } from './connection.js';

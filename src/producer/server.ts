@@ -3,7 +3,8 @@
 // Must never log a token or a payload, answer 5xx to bad input, or start listening itself.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { fastify, LogController, type FastifyError } from 'fastify';
-import { loadConfig, type UsageReportInput } from '../contract/index.js';
+import { loadConfig } from '../config.js';
+import type { UsageReportInput } from '../contract/index.js';
 import type { Logger } from '../logger.js';
 import { InvalidReportError, RedisUnavailableError } from './errors.js';
 import { LogThrottle } from './log-throttle.js';

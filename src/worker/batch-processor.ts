@@ -8,7 +8,7 @@ import type { PrismaClient } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { collectRefs } from './core/entities.js';
 import { parseEntries, resolveEntries, type PageRejection } from './core/page.js';
-import type { EntityLoader } from './entities.js';
+import type { EntityLoader } from './entity-loader.js';
 import type { BatchJobData, BatchProgress, BatchResult } from './queues.js';
 import { deleteEntries, readWindowPage } from './stream.js';
 import { commitPage } from './writer.js';

@@ -1,9 +1,9 @@
 // `npm run worker`: the sealer and the batch processor in one process. Run as many as
 // you like against one Redis and one PostgreSQL.
-import { loadConfig, requireDatabaseUrl } from '../contract/config.js';
+import { loadConfig, requireDatabaseUrl } from '../config.js';
 import { createPrisma } from '../db/client.js';
 import { createLogger } from '../logger.js';
-import { closeOnSignals, run } from '../process.js';
+import { closeOnSignals, run } from '../lifecycle.js';
 import { startWorker } from './worker.js';
 
 run('worker', async () => {

@@ -4,11 +4,11 @@
 import { Worker, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BATCH_QUEUE, SEALER_QUEUE, streamKey } from '../contract/keys.js';
-import type { Config } from '../contract/config.js';
+import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { createBatchProcessor } from './batch-processor.js';
-import { EntityLoader } from './entities.js';
+import { EntityLoader } from './entity-loader.js';
 import { openBatchQueue, openSealerQueue, type BatchJobData, type BatchResult } from './queues.js';
 import { seal } from './sealer.js';
 

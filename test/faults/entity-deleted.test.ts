@@ -67,7 +67,7 @@ describe('fault 6: an entity deleted before its reports are processed', () => {
       invalid_report: 1,
     });
 
-    const replay = (args: string[]) => runTs('scripts/replay-rejected.ts', env, args);
+    const replay = (args: string[]) => runTs('src/replay/main.ts', env, args);
     // A time filter that matches nothing replays nothing.
     const none = await replay(['--reason', 'unknown_user', '--since', '2999-01-01T00:00:00Z']);
     expect(none.code).toBe(0);

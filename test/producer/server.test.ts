@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/contract/index.js';
+import { loadConfig } from '../../src/config.js';
 import { UsageProducer } from '../../src/producer/index.js';
 import {
   buildIngestServer,

@@ -2,7 +2,7 @@
 // test key prefix, with short windows so tests finish quickly.
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
-import { loadConfig } from '../../src/contract/config.js';
+import { loadConfig } from '../../src/config.js';
 import { streamKey } from '../../src/contract/keys.js';
 import { createPrisma, type PrismaClient } from '../../src/db/client.js';
 import { silentLogger } from '../../src/logger.js';

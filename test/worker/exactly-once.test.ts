@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { BATCH_QUEUE } from '../../src/contract/keys.js';
 import { silentLogger } from '../../src/logger.js';
 import { createBatchProcessor } from '../../src/worker/batch-processor.js';
-import { EntityLoader } from '../../src/worker/entities.js';
+import { EntityLoader } from '../../src/worker/entity-loader.js';
 import type { BatchJobData, BatchResult } from '../../src/worker/queues.js';
 import { enqueue } from '../support/fixtures.js';
 import { outcomeOf } from '../support/invariants.js';

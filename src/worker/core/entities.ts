@@ -1,5 +1,5 @@
 // The entity data one page of reports needs for validation and snapshots, as plain
-// values: loaded by src/worker/entities.ts, consumed by the pure core.
+// values: loaded by src/worker/entity-loader.ts, consumed by the pure core.
 
 export interface ModelEntity {
   id: number;

@@ -2,9 +2,9 @@
 // kept in the failed set with its window and error, and retried from the dashboard.
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/contract/config.js';
+import { ConfigError } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
-import { checkDashboardAuth, registerDashboard } from '../../src/worker/dashboard.js';
+import { checkDashboardAuth, registerDashboard } from '../../src/dashboard/dashboard.js';
 import { enqueue } from '../support/fixtures.js';
 import {
   cuttableDatabase,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, requireDatabaseUrl } from '../../src/contract/config.js';
+import { ConfigError, loadConfig, requireDatabaseUrl } from '../src/config.js';
 
 describe('config', () => {
   it('applies the documented defaults to an empty environment', () => {

@@ -1,12 +1,12 @@
 // `npm run replay-rejected -- [--reason r] [--since t] [--until t]`: puts recorded
 // rejections back on their streams once their cause is fixed (e.g. an entity restored).
-// Safe to run twice or to interrupt: see src/worker/replay.ts.
-import { loadConfig, requireDatabaseUrl } from '../src/contract/index.js';
-import { createPrisma } from '../src/db/client.js';
-import { createLogger } from '../src/logger.js';
-import { run } from '../src/process.js';
-import { UsageProducer } from '../src/producer/index.js';
-import { parseReplayArgs, replayRejected, ReplayUsageError } from '../src/worker/replay.js';
+// Safe to run twice or to interrupt: see src/replay/replay.ts.
+import { loadConfig, requireDatabaseUrl } from '../config.js';
+import { createPrisma } from '../db/client.js';
+import { createLogger } from '../logger.js';
+import { run } from '../lifecycle.js';
+import { UsageProducer } from '../producer/index.js';
+import { parseReplayArgs, replayRejected, ReplayUsageError } from './replay.js';
 
 run('replay-rejected', async () => {
   let filter;

@@ -1,11 +1,11 @@
 // `npm run dashboard`: bull-board for the batch queue on its own port.
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../contract/config.js';
+import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
-import { closeOnSignals, run } from '../process.js';
+import { closeOnSignals, run } from '../lifecycle.js';
 import { checkDashboardAuth, registerDashboard } from './dashboard.js';
-import { openBatchQueue } from './queues.js';
+import { openBatchQueue } from '../worker/queues.js';
 
 run('dashboard', async () => {
   const config = loadConfig();

@@ -10,7 +10,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../logger.js';
 import type { Queue } from 'bullmq';
-import { ConfigError } from '../contract/config.js';
+import { ConfigError } from '../config.js';
 
 export interface DashboardAuth {
   user: string | undefined;

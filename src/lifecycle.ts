@@ -1,6 +1,6 @@
 // Process lifecycle shared by every entry point: configuration errors end the process
 // with their message (no stack), and SIGINT/SIGTERM close everything once, in order.
-import { ConfigError } from './contract/config.js';
+import { ConfigError } from './config.js';
 import type { Logger } from './logger.js';
 
 /** Runs `main`; a ConfigError prints its message and exits 1, anything else is logged. */

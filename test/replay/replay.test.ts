@@ -1,7 +1,7 @@
 // The pure parts of `npm run replay-rejected`: its command line and which raw reports
 // can be replayed (the end-to-end replay is fault 6 in test/faults/).
 import { describe, expect, it } from 'vitest';
-import { parseReplayArgs, replayable, ReplayUsageError } from '../../src/worker/replay.js';
+import { parseReplayArgs, replayable, ReplayUsageError } from '../../src/replay/replay.js';
 
 describe('parseReplayArgs', () => {
   it('reads reason and time bounds', () => {
