@@ -106,6 +106,44 @@ export function parseReport(input: unknown): ParseResult {
   return { ok: false, problems: toProblems(result.error) };
 }
 
+/** Problems as one line: `path: message; path: message`. */
+export function problemsText(problems: readonly ReportProblem[]): string {
+  return problems.map((p) => `${p.path}: ${p.message}`).join('; ');
+}
+
+export type RawReportResult =
+  | { ok: true; report: UsageReport }
+  | { ok: false; problem: 'not_json' }
+  | {
+      ok: false;
+      problem: 'invalid';
+      message: string;
+      /** The `report_id` the raw JSON carries, when it is one a row can be stored under. */
+      reportId: string | undefined;
+    };
+
+/** Parses and validates a report as stored (a stream entry, a rejection's raw text). Never throws. */
+export function parseRawReport(raw: string): RawReportResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { ok: false, problem: 'not_json' };
+  }
+  const result = parseReport(json);
+  if (result.ok) return result;
+  const id =
+    typeof json === 'object' && json !== null && 'report_id' in json ? json.report_id : undefined;
+  const reportId =
+    typeof id === 'string' &&
+    id.length > 0 &&
+    id.length <= MAX_REPORT_ID_LENGTH &&
+    !id.includes('\u0000')
+      ? id
+      : undefined;
+  return { ok: false, problem: 'invalid', message: problemsText(result.problems), reportId };
+}
+
 export function toProblems(error: z.ZodError, prefix: (string | number)[] = []): ReportProblem[] {
   return error.issues.map((issue) => {
     const path = [...prefix, ...issue.path.map((p) => String(p))].join('.');

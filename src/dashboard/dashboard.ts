@@ -5,12 +5,12 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import fastifyBasicAuth from '@fastify/basic-auth';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from '../logger.js';
 import type { Queue } from 'bullmq';
 import { ConfigError } from '../config.js';
+import { sameSecret } from '../contract/secret.js';
 
 export interface DashboardAuth {
   user: string | undefined;
@@ -27,15 +27,6 @@ export function checkDashboardAuth(auth: DashboardAuth, host: string): void {
       'invalid configuration:\n  TALLY_DASHBOARD_USER / TALLY_DASHBOARD_PASSWORD: required unless the dashboard host is 127.0.0.1 or ::1 (TALLY_DASHBOARD_HOST, or TALLY_INGEST_HOST for the all-in-one process)',
     );
   }
-}
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
-}
-
-function same(a: string, b: string): boolean {
-  // Hashing first makes the comparison constant-time whatever the lengths.
-  return timingSafeEqual(digest(a), digest(b));
 }
 
 /** Registers the dashboard under `basePath` (e.g. '/dashboard' or '/'). */
@@ -55,8 +46,8 @@ export async function registerDashboard(
         authenticate: { realm: 'Tally dashboard' },
         validate: async (u: string, p: string) => {
           // Both compared every time, so timing does not tell which one was wrong.
-          const userOk = same(u, user);
-          const passwordOk = same(p, password);
+          const userOk = sameSecret(u, user);
+          const passwordOk = sameSecret(p, password);
           const ok = userOk && passwordOk;
           if (!ok) throw new Error('invalid dashboard credentials');
           return Promise.resolve();

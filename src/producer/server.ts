@@ -1,10 +1,10 @@
 // The HTTP ingest endpoint for gateways that are not Node (GPUStack-compatible): checks the
 // gateway token, hands the body to the producer SDK and maps its typed errors to statuses.
 // Must never log a token or a payload, answer 5xx to bad input, or start listening itself.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { fastify, LogController, type FastifyError } from 'fastify';
 import { loadConfig } from '../config.js';
 import type { UsageReportInput } from '../contract/index.js';
+import { sameSecret } from '../contract/secret.js';
 import type { Logger } from '../logger.js';
 import { InvalidReportError, RedisUnavailableError } from './errors.js';
 import { LogThrottle } from './log-throttle.js';
@@ -31,13 +31,10 @@ const FASTIFY_ERRORS: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
 };
 
-const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest();
-
 /** Builds the server with its routes; the caller adds more routes, then listens. */
 export function buildIngestServer(options: IngestServerOptions) {
   const { producer, logger } = options;
   if (options.gatewayToken === '') throw new TypeError('gatewayToken must not be empty');
-  const expectedDigest = sha256(options.gatewayToken);
   const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const ping = options.redisPing ?? (() => producer.ping());
 
@@ -113,8 +110,7 @@ export function buildIngestServer(options: IngestServerOptions) {
           .code(401)
           .send({ error: 'unauthorized', message: `missing ${TOKEN_HEADER} header` });
       }
-      // Comparing digests keeps the comparison constant-time and the length private.
-      if (!timingSafeEqual(sha256(token), expectedDigest)) {
+      if (!sameSecret(token, options.gatewayToken)) {
         return reply
           .code(401)
           .send({ error: 'unauthorized', message: `invalid ${TOKEN_HEADER} header` });

@@ -6,7 +6,7 @@
 // Must never delete a row before its report is acknowledged by Redis, nor a row that a
 // newer rejection rewrote meanwhile, nor touch a row whose raw report is not a report.
 import { parseArgs } from 'node:util';
-import { parseReport, type StoredReport, type UsageReportInput } from '../contract/report.js';
+import { parseRawReport, type StoredReport, type UsageReportInput } from '../contract/report.js';
 import type { PrismaClient } from '../db/client.js';
 
 export interface ReplayFilter {
@@ -76,15 +76,12 @@ export type Replayable = { ok: true; report: StoredReport } | { ok: false; why: 
 
 /** Whether a rejection's raw report can be replayed: JSON, valid by the contract, with an id. Pure. */
 export function replayable(raw: string, reportId: string): Replayable {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return { ok: false, why: 'raw report is not JSON' };
-  }
-  const parsed = parseReport(json);
+  const parsed = parseRawReport(raw);
   if (!parsed.ok) {
-    return { ok: false, why: parsed.problems.map((p) => `${p.path}: ${p.message}`).join('; ') };
+    return {
+      ok: false,
+      why: parsed.problem === 'not_json' ? 'raw report is not JSON' : parsed.message,
+    };
   }
   // The id is what makes a replay idempotent; the row's and the report's must agree.
   if (parsed.report.report_id !== reportId) {

@@ -1,64 +1,91 @@
 // Processes one sealed batch: reads its window a page at a time, commits each page in
 // one transaction, and only then deletes the page's stream entries. Any failure other
 // than a rejection throws, so BullMQ retries the batch; nothing is buffered in-process.
+// Must never delete a page before its commit, nor hand the pure core an I/O handle.
 import { DelayedError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Config } from '../config.js';
 import { streamKey } from '../contract/keys.js';
 import type { PrismaClient } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { collectRefs } from './core/entities.js';
-import { parseEntries, resolveEntries, type PageRejection } from './core/page.js';
+import { parseEntries, resolveEntries } from './core/page.js';
+import type { ResolveSettings } from './core/resolve.js';
 import type { EntityLoader } from './entity-loader.js';
 import type { BatchJobData, BatchProgress, BatchResult } from './queues.js';
 import { deleteEntries, readWindowPage } from './stream.js';
 import { commitPage } from './writer.js';
 
-export interface BatchProcessorDeps {
+/** The I/O a batch needs, passed in so a test hands it real, isolated instances. */
+export interface BatchIo {
   redis: Redis;
   prisma: PrismaClient;
   entities: EntityLoader;
   logger: Logger;
-  keyPrefix: string;
-  pageSize: number;
-  timeZone: string;
-  bytesPerInputToken: number;
-  tokensPerOutputChunk: number;
   /** True once the process is shutting down: the batch is released between pages. */
   isClosing?: () => boolean;
 }
 
-export function createBatchProcessor(deps: BatchProcessorDeps) {
+/** Plain data from configuration; the pure core gets only its `ResolveSettings` part. */
+export interface BatchSettings extends ResolveSettings {
+  keyPrefix: string;
+  pageSize: number;
+}
+
+export function batchSettings(
+  config: Pick<
+    Config,
+    'keyPrefix' | 'pageSize' | 'rollupTimeZone' | 'bytesPerInputToken' | 'tokensPerOutputChunk'
+  >,
+): BatchSettings {
+  return {
+    keyPrefix: config.keyPrefix,
+    pageSize: config.pageSize,
+    timeZone: config.rollupTimeZone,
+    bytesPerInputToken: config.bytesPerInputToken,
+    tokensPerOutputChunk: config.tokensPerOutputChunk,
+  };
+}
+
+export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
+  const resolveSettings: ResolveSettings = {
+    timeZone: settings.timeZone,
+    bytesPerInputToken: settings.bytesPerInputToken,
+    tokensPerOutputChunk: settings.tokensPerOutputChunk,
+  };
   return async function processBatch(
     job: Job<BatchJobData, BatchResult>,
     token?: string,
   ): Promise<BatchResult> {
     const { partition, windowStart, windowEnd } = job.data;
-    const key = streamKey(deps.keyPrefix, partition);
-    const log = deps.logger.child({ job: job.id, partition, window: windowStart });
+    const key = streamKey(settings.keyPrefix, partition);
+    const log = io.logger.child({ job: job.id, partition, window: windowStart });
     const started = performance.now();
     const progress: BatchProgress = { pages: 0, read: 0, committed: 0, duplicates: 0, rejected: 0 };
-    const rejected: Record<string, number> = {};
+    const rejectedByReason: Record<string, number> = {};
 
     for (;;) {
-      if (deps.isClosing?.() === true && progress.pages > 0) {
+      if (io.isClosing?.() === true && progress.pages > 0) {
         // Release the rest of the window to another worker without spending an attempt.
         await job.moveToDelayed(Date.now(), token);
         throw new DelayedError('worker shutting down; batch released between pages');
       }
-      const entries = await readWindowPage(deps.redis, key, windowStart, windowEnd, deps.pageSize);
-      if (entries.length === 0) break;
-
-      const { parsed, rejected: unparsable } = parseEntries(entries, partition);
-      const entities = await deps.entities.load(collectRefs(parsed.map((p) => p.report)));
-      const { rows, rejected: invalid } = resolveEntries(parsed, entities, deps);
-      const pageRejections: PageRejection[] = [...unparsable, ...invalid];
-      const result = await commitPage(
-        deps.prisma,
-        rows,
-        pageRejections.map((r) => ({ ...r, partition })),
+      // 1. read  2. parse  3. load entities  4. resolve  5. commit  6. delete
+      const entries = await readWindowPage(
+        io.redis,
+        key,
+        windowStart,
+        windowEnd,
+        settings.pageSize,
       );
+      if (entries.length === 0) break;
+      const { parsed, rejected: unparsable } = parseEntries(entries, partition);
+      const entities = await io.entities.load(collectRefs(parsed.map((p) => p.report)));
+      const { rows, rejected: invalid } = resolveEntries(parsed, entities, resolveSettings);
+      const rejected = [...unparsable, ...invalid];
+      const result = await commitPage(io.prisma, partition, rows, rejected);
       await deleteEntries(
-        deps.redis,
+        io.redis,
         key,
         entries.map((e) => e.id),
       );
@@ -67,15 +94,15 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       progress.read += entries.length;
       progress.committed += result.committed;
       progress.duplicates += result.duplicates;
-      progress.rejected += pageRejections.length;
-      for (const r of pageRejections) rejected[r.reason] = (rejected[r.reason] ?? 0) + 1;
+      progress.rejected += rejected.length;
+      for (const r of rejected) rejectedByReason[r.reason] = (rejectedByReason[r.reason] ?? 0) + 1;
       await job.updateProgress({ ...progress });
     }
 
     const summary: BatchResult = {
       committed: progress.committed,
       duplicates: progress.duplicates,
-      rejected,
+      rejected: rejectedByReason,
       pages: progress.pages,
     };
     log.info(

@@ -4,7 +4,7 @@
 // pages are deleted, so the head is always the oldest uncommitted report.
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { batchJobId, streamKey } from '../contract/keys.js';
+import { batchJobId, streamEntryTime, streamKey } from '../contract/keys.js';
 import type { Logger } from '../logger.js';
 import {
   batchJobOptions,
@@ -48,7 +48,7 @@ export async function closedWindows(
   for (;;) {
     const [first] = await redis.xrange(key, cursor, '+', 'COUNT', 1);
     if (first === undefined) break;
-    const window = windowOf(Number(first[0].split('-')[0]), windowMs);
+    const window = windowOf(streamEntryTime(first[0]), windowMs);
     if (now < window.end + graceMs) break;
     windows.push(window);
     cursor = `${window.end}-0`;

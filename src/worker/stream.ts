@@ -1,13 +1,7 @@
 // Reads and deletes the stream entries of one window, a page at a time. Deleting is
 // only ever done after the page's reports are committed (see batch-processor.ts).
 import type { Redis } from 'ioredis';
-import { REPORT_FIELD } from '../contract/keys.js';
-
-export interface StreamEntry {
-  id: string;
-  /** The report JSON, or undefined when the entry has no report field. */
-  payload: string | undefined;
-}
+import { REPORT_FIELD, type StreamEntry } from '../contract/keys.js';
 
 /** Up to `count` oldest entries with ids in [start, end) milliseconds. */
 export async function readWindowPage(

@@ -3,11 +3,11 @@
 // one PostgreSQL. `close()` releases the current batch between pages and closes all.
 import { Worker, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { BATCH_QUEUE, SEALER_QUEUE, streamKey } from '../contract/keys.js';
+import { BATCH_QUEUE, SEALER_QUEUE, parseStreamKey, streamKeyPattern } from '../contract/keys.js';
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
 import type { Logger } from '../logger.js';
-import { createBatchProcessor } from './batch-processor.js';
+import { batchSettings, createBatchProcessor } from './batch-processor.js';
 import { EntityLoader } from './entity-loader.js';
 import { openBatchQueue, openSealerQueue, type BatchJobData, type BatchResult } from './queues.js';
 import { seal } from './sealer.js';
@@ -78,18 +78,16 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       ? undefined
       : new Worker<BatchJobData, BatchResult>(
           BATCH_QUEUE,
-          createBatchProcessor({
-            redis: streams,
-            prisma: deps.prisma,
-            entities: new EntityLoader(deps.prisma, config.entityCacheMs),
-            logger,
-            keyPrefix: prefix,
-            pageSize: config.pageSize,
-            timeZone: config.rollupTimeZone,
-            bytesPerInputToken: config.bytesPerInputToken,
-            tokensPerOutputChunk: config.tokensPerOutputChunk,
-            isClosing: () => closing,
-          }),
+          createBatchProcessor(
+            {
+              redis: streams,
+              prisma: deps.prisma,
+              entities: new EntityLoader(deps.prisma, config.entityCacheMs),
+              logger,
+              isClosing: () => closing,
+            },
+            batchSettings(config),
+          ),
           {
             connection: bullConnection,
             prefix,
@@ -164,7 +162,7 @@ async function partitionCount(
 ): Promise<number> {
   let highest = configured - 1;
   let cursor = '0';
-  const pattern = streamKey(prefix, 0).replace(/:0:reports$/, ':*:reports');
+  const pattern = streamKeyPattern(prefix);
   do {
     const [next, keys] = await redis.scan(
       cursor,
@@ -177,8 +175,8 @@ async function partitionCount(
     );
     cursor = next;
     for (const key of keys) {
-      const p = Number(key.slice(prefix.length + 1, key.length - ':reports'.length));
-      if (Number.isInteger(p) && p > highest) highest = p;
+      const p = parseStreamKey(prefix, key);
+      if (p !== undefined && p > highest) highest = p;
     }
   } while (cursor !== '0');
   if (highest + 1 > configured) {

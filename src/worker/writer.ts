@@ -4,15 +4,8 @@
 // Every value travels as a bound parameter (one JSON document per page, or arrays for
 // the rejections), never as SQL text.
 import type { PrismaClient } from '../db/client.js';
-import type { AuditRow, RejectReason } from './core/resolve.js';
-
-export interface RejectedEntry {
-  reportId: string;
-  reason: RejectReason;
-  message: string;
-  raw: string;
-  partition: number;
-}
+import type { Rejection } from './core/page.js';
+import type { AuditRow } from './core/resolve.js';
 
 export interface CommitResult {
   /** Audit rows inserted by this commit. */
@@ -36,10 +29,12 @@ function column<T, V>(rows: readonly T[], pick: (row: T) => V): V[] {
   return rows.map(pick);
 }
 
+/** Commits the rows and rejections of one page read from `partition`'s stream. */
 export async function commitPage(
   prisma: PrismaClient,
+  partition: number,
   rows: readonly AuditRow[],
-  rejected: readonly RejectedEntry[],
+  rejected: readonly Rejection[],
 ): Promise<CommitResult> {
   // Sorted, so concurrent commits take row locks in one order and cannot deadlock.
   const sorted = [...rows].sort((a, b) =>
@@ -111,7 +106,7 @@ export async function commitPage(
       ${column(uniqueRejected, (r) => r.reason)}::text[],
       ${column(uniqueRejected, (r) => r.message)}::text[],
       ${column(uniqueRejected, (r) => r.raw)}::text[],
-      ${column(uniqueRejected, (r) => r.partition)}::int[])
+      ${uniqueRejected.map(() => partition)}::int[])
     ON CONFLICT (report_id) DO UPDATE SET
       reason = EXCLUDED.reason, message = EXCLUDED.message,
       raw_report = EXCLUDED.raw_report, partition = EXCLUDED.partition, rejected_at = now()`;

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { BATCH_QUEUE } from '../../src/contract/keys.js';
 import { silentLogger } from '../../src/logger.js';
-import { createBatchProcessor } from '../../src/worker/batch-processor.js';
+import { batchSettings, createBatchProcessor } from '../../src/worker/batch-processor.js';
 import { EntityLoader } from '../../src/worker/entity-loader.js';
 import type { BatchJobData, BatchResult } from '../../src/worker/queues.js';
 import { enqueue } from '../support/fixtures.js';
@@ -85,14 +85,15 @@ describe('exactly once', () => {
       if (xdelFailures-- > 0) return Promise.reject(new Error('connection lost after commit'));
       return realXdel(...args);
     }) as typeof streams.xdel;
-    const processor = createBatchProcessor({
-      ...config,
-      redis: streams,
-      prisma: env.db.prisma,
-      entities: new EntityLoader(env.db.prisma, 0),
-      logger: silentLogger,
-      timeZone: config.rollupTimeZone,
-    });
+    const processor = createBatchProcessor(
+      {
+        redis: streams,
+        prisma: env.db.prisma,
+        entities: new EntityLoader(env.db.prisma, 0),
+        logger: silentLogger,
+      },
+      batchSettings(config),
+    );
     const bull = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
     const batchWorker = new Worker<BatchJobData, BatchResult>(BATCH_QUEUE, processor, {
       connection: bull,

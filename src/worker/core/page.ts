@@ -1,17 +1,18 @@
 // One page of stream entries → parsed reports → audit rows and rejections. Pure: the
 // entities come in as data, and a report's fallback instant is its stream entry time.
-import { parseReport, type StoredReport } from '../../contract/report.js';
+// Must never do I/O, read a clock, or build a rejection anywhere but `rejection()`.
+import { streamEntryTime, type StreamEntry } from '../../contract/keys.js';
+import { parseRawReport, type StoredReport } from '../../contract/report.js';
 import type { Entities } from './entities.js';
-import type { EstimationRates } from './estimate.js';
-import { resolveReport, type AuditRow, type RejectReason } from './resolve.js';
+import {
+  resolveReport,
+  type AuditRow,
+  type RejectReason,
+  type ResolveSettings,
+} from './resolve.js';
 
 /** The longest raw entry kept on a rejection row; the rest of a poison entry is cut. */
 export const MAX_RAW_LENGTH = 64 * 1024;
-
-export interface PageEntry {
-  id: string;
-  payload: string | undefined;
-}
 
 export interface ParsedEntry {
   entryId: string;
@@ -21,74 +22,56 @@ export interface ParsedEntry {
   raw: string;
 }
 
-export interface PageRejection {
+/** A report that can never be committed, as recorded in rejected_usage_reports. */
+export interface Rejection {
   reportId: string;
   reason: RejectReason;
   message: string;
+  /** The entry's text, clipped to MAX_RAW_LENGTH and storable as PostgreSQL text. */
   raw: string;
 }
 
-function clip(raw: string): string {
+/** The one place a rejection is built: its raw text made storable. */
+export function rejection(
+  reportId: string,
+  reason: RejectReason,
+  message: string,
+  raw: string,
+): Rejection {
   // PostgreSQL text cannot hold NUL; a poison entry may carry anything.
   const text = raw.includes('\u0000') ? raw.replaceAll('\u0000', '\\u0000') : raw;
-  return text.length > MAX_RAW_LENGTH ? `${text.slice(0, MAX_RAW_LENGTH)}…[cut]` : text;
-}
-
-function entryTime(id: string): number {
-  const dash = id.indexOf('-');
-  return Number(dash === -1 ? id : id.slice(0, dash));
+  const clipped = text.length > MAX_RAW_LENGTH ? `${text.slice(0, MAX_RAW_LENGTH)}…[cut]` : text;
+  return { reportId, reason, message, raw: clipped };
 }
 
 /** Parses each entry with the contract; an entry that does not parse is rejected. */
 export function parseEntries(
-  entries: readonly PageEntry[],
+  entries: readonly StreamEntry[],
   partition: number,
-): { parsed: ParsedEntry[]; rejected: PageRejection[] } {
+): { parsed: ParsedEntry[]; rejected: Rejection[] } {
   const parsed: ParsedEntry[] = [];
-  const rejected: PageRejection[] = [];
+  const rejected: Rejection[] = [];
   for (const entry of entries) {
     const raw = entry.payload ?? '';
     // Entries without a usable report_id are named after their place in the stream.
     const fallbackId = `stream:${partition}:${entry.id}`;
-    let json: unknown;
-    try {
-      json = JSON.parse(raw);
-    } catch {
-      rejected.push({
-        reportId: fallbackId,
-        reason: 'invalid_report',
-        message: 'entry is not JSON',
-        raw: clip(raw),
-      });
-      continue;
-    }
-    const result = parseReport(json);
+    const result = parseRawReport(raw);
     if (!result.ok) {
-      const message = result.problems.map((p) => `${p.path}: ${p.message}`).join('; ');
-      const id =
-        typeof json === 'object' && json !== null && 'report_id' in json
-          ? json.report_id
-          : undefined;
-      const reportId =
-        typeof id === 'string' && id.length > 0 && id.length <= 128 && !id.includes('\u0000')
-          ? id
-          : fallbackId;
-      rejected.push({ reportId, reason: 'invalid_report', message, raw: clip(raw) });
+      rejected.push(
+        result.problem === 'not_json'
+          ? rejection(fallbackId, 'invalid_report', 'entry is not JSON', raw)
+          : rejection(result.reportId ?? fallbackId, 'invalid_report', result.message, raw),
+      );
       continue;
     }
     const report = result.report;
     if (report.report_id === undefined) {
-      rejected.push({
-        reportId: fallbackId,
-        reason: 'invalid_report',
-        message: 'report_id: missing',
-        raw: clip(raw),
-      });
+      rejected.push(rejection(fallbackId, 'invalid_report', 'report_id: missing', raw));
       continue;
     }
     parsed.push({
       entryId: entry.id,
-      acceptedAt: entryTime(entry.id),
+      acceptedAt: streamEntryTime(entry.id),
       report: { ...report, report_id: report.report_id },
       raw,
     });
@@ -96,31 +79,21 @@ export function parseEntries(
   return { parsed, rejected };
 }
 
-export interface ResolveOptions extends EstimationRates {
-  timeZone: string;
-}
-
 /** Validates and resolves parsed reports against the page's entities. */
 export function resolveEntries(
   parsed: readonly ParsedEntry[],
   entities: Entities,
-  options: ResolveOptions,
-): { rows: AuditRow[]; rejected: PageRejection[] } {
+  settings: ResolveSettings,
+): { rows: AuditRow[]; rejected: Rejection[] } {
   const rows: AuditRow[] = [];
-  const rejected: PageRejection[] = [];
+  const rejected: Rejection[] = [];
   for (const entry of parsed) {
     const result = resolveReport(entry.report, entities, {
-      ...options,
+      ...settings,
       processedAt: entry.acceptedAt,
     });
     if (result.ok) rows.push(result.row);
-    else
-      rejected.push({
-        reportId: entry.report.report_id,
-        reason: result.reason,
-        message: result.message,
-        raw: clip(entry.raw),
-      });
+    else rejected.push(rejection(entry.report.report_id, result.reason, result.message, entry.raw));
   }
   return { rows, rejected };
 }

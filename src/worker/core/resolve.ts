@@ -1,5 +1,6 @@
 // Turns one validated report into an audit row, or a rejection with its reason:
-// validation, estimation, date, snapshot and token resolution. Pure: no I/O, no clock.
+// validation, estimation, date, snapshot and token resolution. Pure: must never do I/O
+// or read a clock.
 import type { StoredReport } from '../../contract/report.js';
 import type { Entities } from './entities.js';
 import { estimateTokens, type EstimationRates } from './estimate.js';
@@ -15,11 +16,6 @@ export const REJECT_REASONS = [
   'unknown_user',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
-
-export interface Rejection {
-  reason: RejectReason;
-  message: string;
-}
 
 /** One model_usage_details row; its rollup key and counts feed model_usages. */
 export interface AuditRow {
@@ -51,13 +47,20 @@ export interface AuditRow {
   instant: number;
 }
 
-export interface ResolveContext extends EstimationRates {
+/** The settings resolution takes from configuration: plain data, the same for every report. */
+export interface ResolveSettings extends EstimationRates {
+  /** The rollup time zone (IANA name): a report's date is its instant's date there. */
   timeZone: string;
+}
+
+/** The settings plus what differs per report. */
+export interface ResolveContext extends ResolveSettings {
   /** Processing time (UnixMilli), the instant of a report with no timestamps. */
   processedAt: number;
 }
 
-export type Resolution = { ok: true; row: AuditRow } | ({ ok: false } & Rejection);
+export type Resolution =
+  { ok: true; row: AuditRow } | { ok: false; reason: RejectReason; message: string };
 
 const TOTAL_IS_PROMPT_CATEGORIES = new Set(['embedding', 'reranker']);
 

@@ -1,18 +1,14 @@
 // A page of stream entries → parsed reports and rejections, then audit rows: poison
 // entries are rejected with a usable id and a storable raw text, order is kept.
 import { describe, expect, it } from 'vitest';
+import type { StreamEntry } from '../../../src/contract/keys.js';
 import type { Entities } from '../../../src/worker/core/entities.js';
-import {
-  MAX_RAW_LENGTH,
-  parseEntries,
-  resolveEntries,
-  type PageEntry,
-} from '../../../src/worker/core/page.js';
+import { MAX_RAW_LENGTH, parseEntries, resolveEntries } from '../../../src/worker/core/page.js';
 
 const T = Date.UTC(2026, 10, 26, 12, 0, 0);
 const json = (v: unknown) => JSON.stringify(v);
 
-function entry(payload: string | undefined, ms = T, seq = 0): PageEntry {
+function entry(payload: string | undefined, ms = T, seq = 0): StreamEntry {
   return { id: `${ms}-${seq}`, payload };
 }
 
