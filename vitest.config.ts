@@ -1,6 +1,9 @@
+import { defaultServerConditions } from 'vite';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  // `tally/producer` (package.json "exports") resolves to the TypeScript source in tests.
+  ssr: { resolve: { conditions: ['tally-source', ...defaultServerConditions] } },
   test: {
     include: ['test/**/*.test.ts'],
     // The fault suite has its own config and command (npm run test:faults).
