@@ -6,33 +6,29 @@ import { REPORT_FIELD, streamKey } from '../src/contract/keys.js';
 import { reportSchema, type StoredReport, type UsageReportInput } from '../src/contract/report.js';
 import type { PrismaClient } from '../src/db/client.js';
 import { createUuidV7, partitionOf } from '../src/producer/ids.js';
+import {
+  OPENAI_PROXY as PROVIDER,
+  WORLD,
+  seedWorld as seedWorldInto,
+  type World,
+} from '../devkit/world.js';
+
+const PROVIDER_MODELS = PROVIDER.models.map((m) => m.name);
 
 const LLMS = ['qwen3-8b', 'qwen3-32b', 'llama-3.3-70b', 'mistral-small', 'deepseek-v3', 'glm-4'];
 const EMBEDDERS = ['bge-m3', 'bge-reranker'];
-const PROVIDER_MODELS = ['gpt-4o', 'gpt-4o-mini'];
 export const USERS = 40;
 
-export const WORLD = {
-  clusters: [
-    { id: 1, name: 'gpu-east' },
-    { id: 2, name: 'gpu-west' },
-  ],
+/**
+ * The development kit's world, grown to bench size: its clusters, routes and provider,
+ * six LLMs and two embedders, and USERS users each with an API key.
+ */
+export const BENCH_WORLD: World = {
+  ...WORLD,
   models: [
     ...LLMS.map((name, i) => ({ id: i + 1, name, clusterId: (i % 2) + 1, categories: ['llm'] })),
     { id: 7, name: 'bge-m3', clusterId: 1, categories: ['embedding'] },
     { id: 8, name: 'bge-reranker', clusterId: 2, categories: ['reranker'] },
-  ],
-  providers: [
-    {
-      id: 1,
-      name: 'openai-upstream',
-      models: PROVIDER_MODELS.map((name) => ({ name })),
-      config: { type: 'openai' },
-    },
-  ],
-  routes: [
-    { id: 1, name: 'chat-default' },
-    { id: 2, name: 'embeddings' },
   ],
   users: Array.from({ length: USERS }, (_, i) => ({ id: i + 1, username: `user-${i + 1}` })),
   apiKeys: Array.from({ length: USERS }, (_, i) => ({
@@ -43,13 +39,9 @@ export const WORLD = {
   })),
 };
 
+/** Seeds the bench world into an empty database. */
 export async function seedWorld(prisma: PrismaClient): Promise<void> {
-  await prisma.cluster.createMany({ data: WORLD.clusters });
-  await prisma.model.createMany({ data: WORLD.models });
-  await prisma.modelProvider.createMany({ data: WORLD.providers });
-  await prisma.modelRoute.createMany({ data: WORLD.routes });
-  await prisma.user.createMany({ data: WORLD.users });
-  await prisma.apiKey.createMany({ data: WORLD.apiKeys });
+  await seedWorldInto(prisma, BENCH_WORLD);
 }
 
 /** A small deterministic PRNG (mulberry32), so every run sends the same mix. */
@@ -99,9 +91,9 @@ export function reportInput(random: () => number): UsageReportInput {
   } else {
     report = {
       model: PROVIDER_MODELS[Math.floor(random() * 2)] ?? 'gpt-4o',
-      provider_id: 1,
-      provider_name: 'openai-upstream',
-      provider_type: 'openai',
+      provider_id: PROVIDER.id,
+      provider_name: PROVIDER.name,
+      provider_type: PROVIDER.config.type,
       operation: 'chat_completion',
       input_token: 300 + Math.floor(random() * 1500),
       output_token: 100 + Math.floor(random() * 500),

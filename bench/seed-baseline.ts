@@ -11,8 +11,7 @@ import { collectRefs } from '../src/worker/core/entities.js';
 import { parseEntries, resolveEntries } from '../src/worker/core/page.js';
 import type { AuditRow } from '../src/worker/core/resolve.js';
 import { EntityLoader } from '../src/worker/entity-loader.js';
-import { deleteEntries } from '../src/worker/stream.js';
-import { REPORT_FIELD } from '../src/contract/keys.js';
+import { deleteEntries, readWindowPage } from '../src/worker/stream.js';
 
 const KEY_COLUMNS = [
   'date',
@@ -154,12 +153,15 @@ export async function drainLikeTheSeed(deps: {
   for (let partition = 0; partition < deps.partitions; partition += 1) {
     const key = streamKey(deps.prefix, partition);
     for (;;) {
-      const raw = await deps.redis.xrange(key, '-', '+', 'COUNT', deps.pageSize);
-      if (raw.length === 0) break;
-      const entries = raw.map(([id, fields]) => ({
-        id,
-        payload: fields[0] === REPORT_FIELD ? fields[1] : undefined,
-      }));
+      // Every window at once: the seed flushes whatever it holds.
+      const entries = await readWindowPage(
+        deps.redis,
+        key,
+        0,
+        Number.MAX_SAFE_INTEGER,
+        deps.pageSize,
+      );
+      if (entries.length === 0) break;
       const { parsed } = parseEntries(entries, partition);
       const loaded = await entities.load(collectRefs(parsed.map((p) => p.report)));
       const { rows } = resolveEntries(parsed, loaded, options);

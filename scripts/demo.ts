@@ -3,9 +3,14 @@
 // and a worker in-process, sends a realistic mix of reports through the HTTP endpoint,
 // then prints the rollups and the counts. Exits 0 only if invariant 2 holds.
 import { Redis } from 'ioredis';
-import pg from 'pg';
+import {
+  LOCAL_DATABASE_URL,
+  deleteKeys,
+  recreateDatabase,
+  streamLength,
+} from '../devkit/services.js';
+import { WORLD, describeWorld, seedWorld } from '../devkit/world.js';
 import { loadConfig, type Config } from '../src/config.js';
-import { streamKey } from '../src/contract/keys.js';
 import type { UsageReportInput } from '../src/contract/report.js';
 import { rollupMismatches } from '../src/db/checks.js';
 import { createPrisma, type PrismaClient } from '../src/db/client.js';
@@ -17,8 +22,6 @@ import { calendarDate } from '../src/worker/core/when.js';
 import { startWorker } from '../src/worker/worker.js';
 
 const DEMO_DATABASE = 'tally_demo';
-/** The server the demo uses when DATABASE_URL is unset: a local PostgreSQL with trust auth. */
-const LOCAL_SERVER = 'postgresql://postgres@127.0.0.1:5432/postgres';
 const DEMO_PREFIX = 'tally-demo';
 const SEND_SECONDS = 20;
 const TOKEN = 'demo-gateway-token';
@@ -27,74 +30,15 @@ function say(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-async function recreateDatabase(serverUrl: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${DEMO_DATABASE} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${DEMO_DATABASE}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${DEMO_DATABASE}`;
-  return url.toString();
-}
-
-async function seed(prisma: PrismaClient): Promise<void> {
-  await prisma.cluster.createMany({
-    data: [
-      { id: 1, name: 'gpu-east' },
-      { id: 2, name: 'gpu-west' },
-    ],
-  });
-  await prisma.model.createMany({
-    data: [
-      { id: 1, name: 'qwen3-8b', clusterId: 1, categories: ['llm'] },
-      { id: 2, name: 'llama-3.3-70b', clusterId: 2, categories: ['llm'] },
-      { id: 3, name: 'bge-m3', clusterId: 1, categories: ['embedding'] },
-    ],
-  });
-  await prisma.modelProvider.create({
-    data: {
-      id: 1,
-      name: 'openai-upstream',
-      models: [{ name: 'gpt-4o' }, { name: 'gpt-4o-mini' }],
-      config: { type: 'openai' },
-    },
-  });
-  await prisma.user.createMany({
-    data: [
-      { id: 1, username: 'alice' },
-      { id: 2, username: 'bob' },
-      { id: 3, username: 'carol' },
-    ],
-  });
-  await prisma.apiKey.createMany({
-    data: [
-      { id: 1, name: 'alice-laptop', accessKey: 'gpustack_ak_alice', isCustom: false },
-      { id: 2, name: 'bob-ci', accessKey: 'gpustack_ak_bob', isCustom: true },
-      { id: 3, name: 'carol-notebook', accessKey: 'gpustack_ak_carol', isCustom: false },
-      { id: 4, name: 'batch-jobs', accessKey: 'gpustack_ak_batch', isCustom: true },
-    ],
-  });
-  await prisma.modelRoute.createMany({
-    data: [
-      { id: 1, name: 'chat' },
-      { id: 2, name: 'embeddings' },
-    ],
-  });
-}
-
 const pick = <T>(items: readonly T[], i: number): T => items[i % items.length] as T;
-const KEYS = ['gpustack_ak_alice', 'gpustack_ak_bob', 'gpustack_ak_carol', 'gpustack_ak_batch'];
+const KEYS = WORLD.apiKeys.map((k) => k.accessKey);
 
 /** The i-th report of the mix, sent at `now`. */
 function makeReport(i: number, now: number): UsageReportInput {
   const user = 1 + (i % 3);
   const common = {
     user_id: user,
-    access_key: i % 10 === 0 ? 'gpustack_ak_batch' : pick(KEYS, user - 1),
+    access_key: i % 10 === 0 ? 'ak_batch' : pick(KEYS, user - 1),
     started_at: now - 1_500,
     completed_at: now,
   };
@@ -117,7 +61,7 @@ function makeReport(i: number, now: number): UsageReportInput {
   if (kind < 12) {
     return {
       ...common,
-      model: 'llama-3.3-70b',
+      model: 'llama-3-70b',
       model_id: 2,
       model_route_id: 1,
       operation: 'completion',
@@ -159,7 +103,7 @@ function makeReport(i: number, now: number): UsageReportInput {
       ...common,
       model: 'gpt-4o-mini',
       provider_id: 1,
-      provider_name: 'openai-upstream',
+      provider_name: 'openai-proxy',
       provider_type: 'openai',
       operation: 'chat_completion',
       completed: true,
@@ -173,7 +117,7 @@ function makeReport(i: number, now: number): UsageReportInput {
     const midnight = Math.floor(now / 86_400_000) * 86_400_000;
     return {
       ...common,
-      model: 'llama-3.3-70b',
+      model: 'llama-3-70b',
       model_id: 2,
       operation: 'chat_completion',
       completed: true,
@@ -250,8 +194,7 @@ async function waitForDrain(
   for (;;) {
     const [row] = await prisma.$queryRaw<{ n: number }[]>`
       SELECT ((SELECT count(*) FROM model_usage_details) + (SELECT count(*) FROM rejected_usage_reports))::int AS n`;
-    let queued = 0;
-    for (let p = 0; p < partitions; p += 1) queued += await redis.xlen(streamKey(DEMO_PREFIX, p));
+    const queued = await streamLength(redis, DEMO_PREFIX, partitions);
     if ((row?.n ?? 0) >= expected && queued === 0) return;
     if (Date.now() > deadline)
       throw new Error(
@@ -290,7 +233,7 @@ async function printResults(prisma: PrismaClient, timeZone: string): Promise<voi
 }
 
 async function main(config: Config): Promise<number> {
-  const serverUrl = config.databaseUrl ?? LOCAL_SERVER;
+  const serverUrl = config.databaseUrl ?? LOCAL_DATABASE_URL;
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, 'tally-demo');
   const demoConfig: Config = {
     ...config,
@@ -301,22 +244,15 @@ async function main(config: Config): Promise<number> {
   };
 
   say(`1/5 recreating database ${DEMO_DATABASE} and migrating it`);
-  const databaseUrl = await recreateDatabase(serverUrl);
+  const databaseUrl = await recreateDatabase(serverUrl, DEMO_DATABASE);
   await migrate(databaseUrl);
   const prisma = createPrisma(databaseUrl);
   const redis = new Redis(config.redisUrl);
   // A clean slate under the demo's own key prefix (streams and BullMQ keys).
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${DEMO_PREFIX}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
+  await deleteKeys(redis, `${DEMO_PREFIX}:*`);
 
-  say(
-    '2/5 seeding 2 clusters, 3 models (one embedding), 1 provider with 2 models, 3 users, 4 API keys, 2 routes',
-  );
-  await seed(prisma);
+  say(`2/5 seeding ${describeWorld(WORLD)}`);
+  await seedWorld(prisma);
 
   say('3/5 starting the pipeline: ingest on 127.0.0.1 and a worker with 2-second windows');
   const worker = await startWorker({ config: demoConfig, prisma, logger });

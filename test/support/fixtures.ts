@@ -1,5 +1,5 @@
-// Entities and reports for worker tests: a small, realistic GPUStack world, and a way to
-// put reports (or anything at all) into a partition stream exactly as the producer does.
+// Entities and reports for worker tests: the development kit's small GPUStack world, and
+// a way to put reports (or anything at all) into a partition stream as the producer does.
 import type { Redis } from 'ioredis';
 import { REPORT_FIELD, streamKey } from '../../src/contract/keys.js';
 import {
@@ -7,50 +7,8 @@ import {
   type StoredReport,
   type UsageReportInput,
 } from '../../src/contract/report.js';
-import type { PrismaClient } from '../../src/db/client.js';
 
-export const WORLD = {
-  clusters: [
-    { id: 1, name: 'gpu-east' },
-    { id: 2, name: 'gpu-west' },
-  ],
-  models: [
-    { id: 1, name: 'qwen3-8b', clusterId: 1, categories: ['llm'] },
-    { id: 2, name: 'llama-3-70b', clusterId: 2, categories: ['llm'] },
-    { id: 3, name: 'bge-m3', clusterId: 1, categories: ['embedding'] },
-    { id: 4, name: 'bge-reranker', clusterId: 2, categories: ['reranker'] },
-  ],
-  providers: [
-    {
-      id: 1,
-      name: 'openai-proxy',
-      models: [{ name: 'gpt-4o' }, { name: 'gpt-4o-mini' }],
-      config: { type: 'openai' },
-    },
-  ],
-  routes: [
-    { id: 1, name: 'chat-default' },
-    { id: 2, name: 'embeddings' },
-  ],
-  users: [
-    { id: 1, username: 'alice' },
-    { id: 2, username: 'bob' },
-    { id: 3, username: 'carol' },
-  ],
-  apiKeys: [
-    { id: 1, name: 'alice-laptop', accessKey: 'ak_alice', isCustom: false },
-    { id: 2, name: 'bob-ci', accessKey: 'ak_bob', isCustom: true },
-  ],
-};
-
-export async function seedWorld(prisma: PrismaClient): Promise<void> {
-  await prisma.cluster.createMany({ data: WORLD.clusters });
-  await prisma.model.createMany({ data: WORLD.models });
-  await prisma.modelProvider.createMany({ data: WORLD.providers });
-  await prisma.modelRoute.createMany({ data: WORLD.routes });
-  await prisma.user.createMany({ data: WORLD.users });
-  await prisma.apiKey.createMany({ data: WORLD.apiKeys });
-}
+export { WORLD, seedWorld } from '../../devkit/world.js';
 
 /** Adds raw entries to a partition stream; returns the stream entry ids. */
 export async function xaddRaw(

@@ -4,7 +4,8 @@
 import { Redis } from 'ioredis';
 import type { TestProject } from 'vitest/node';
 import { migrate } from '../../src/db/migrate.js';
-import { ADMIN_DATABASE_URL, REDIS_URL, adminQuery, databaseUrl, uniqueName } from './services.js';
+import { createDatabase, dropDatabase } from '../../devkit/services.js';
+import { ADMIN_DATABASE_URL, REDIS_URL, uniqueName } from './services.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -27,14 +28,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
     redis.disconnect();
   }
   const template = uniqueName('tally_template');
+  let url: string;
   try {
-    await adminQuery(`CREATE DATABASE "${template}"`);
+    url = await createDatabase(ADMIN_DATABASE_URL, template);
   } catch (error) {
     throw new Error(`tests need PostgreSQL at ${ADMIN_DATABASE_URL}: ${(error as Error).message}`);
   }
-  await migrate(databaseUrl(template));
+  await migrate(url);
   project.provide('templateDatabase', template);
   return async () => {
-    await adminQuery(`DROP DATABASE IF EXISTS "${template}" WITH (FORCE)`);
+    await dropDatabase(ADMIN_DATABASE_URL, template);
   };
 }

@@ -1,13 +1,11 @@
 // Starts a real worker (BullMQ sealer + batch processor) against a test database and a
 // test key prefix, with short windows so tests finish quickly.
-import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { streamKey } from '../../src/contract/keys.js';
 import { createPrisma, type PrismaClient } from '../../src/db/client.js';
 import { silentLogger } from '../../src/logger.js';
 import { startWorker, type RunningWorker, type WorkerConfig } from '../../src/worker/worker.js';
-import { seedWorld } from './fixtures.js';
+import { seedWorld } from '../../devkit/world.js';
 import { assertRollupsMatchAudit, outcomeOf, type Outcome } from './invariants.js';
 import {
   REDIS_URL,
@@ -66,16 +64,7 @@ export async function waitForOutcome(
   );
 }
 
-/** Total entries left in the partition streams. */
-export async function streamLength(
-  redis: Redis,
-  prefix: string,
-  partitions: number,
-): Promise<number> {
-  let total = 0;
-  for (let p = 0; p < partitions; p += 1) total += await redis.xlen(streamKey(prefix, p));
-  return total;
-}
+export { streamLength } from '../../devkit/services.js';
 
 export interface WorkerTestEnv {
   /** This file's database (created once per file, emptied and re-seeded before each test). */

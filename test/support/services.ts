@@ -3,19 +3,26 @@
 // a test that needs them fails loudly when they are absent, it never skips.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { inject } from 'vitest';
+import {
+  LOCAL_DATABASE_URL,
+  LOCAL_REDIS_URL,
+  createDatabase,
+  databaseUrl as databaseUrlOn,
+  deleteKeys,
+  dropDatabase,
+  adminQuery as adminQueryOn,
+} from '../../devkit/services.js';
 import { createPrisma, type PrismaClient } from '../../src/db/client.js';
 
-export const REDIS_URL = process.env['TALLY_TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+export { deleteKeys };
+
+export const REDIS_URL = process.env['TALLY_TEST_REDIS_URL'] ?? LOCAL_REDIS_URL;
 /** A database the tests may create other databases from (trust auth on this machine). */
-export const ADMIN_DATABASE_URL =
-  process.env['TALLY_TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+export const ADMIN_DATABASE_URL = process.env['TALLY_TEST_DATABASE_URL'] ?? LOCAL_DATABASE_URL;
 
 export function databaseUrl(name: string): string {
-  const url = new URL(ADMIN_DATABASE_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
+  return databaseUrlOn(ADMIN_DATABASE_URL, name);
 }
 
 export function uniqueName(kind: string): string {
@@ -23,13 +30,7 @@ export function uniqueName(kind: string): string {
 }
 
 export async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_DATABASE_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
+  await adminQueryOn(ADMIN_DATABASE_URL, sql);
 }
 
 export interface TestDatabase {
@@ -56,8 +57,7 @@ const TABLES = [
 /** A new, migrated database of its own (a copy of this run's template, see global-setup.ts). */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const name = uniqueName('tally_t');
-  await adminQuery(`CREATE DATABASE "${name}" TEMPLATE "${inject('templateDatabase')}"`);
-  const url = databaseUrl(name);
+  const url = await createDatabase(ADMIN_DATABASE_URL, name, inject('templateDatabase'));
   const prisma = createPrisma(url, { max: 4 });
   return {
     name,
@@ -68,7 +68,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
     drop: async () => {
       await prisma.$disconnect();
-      await adminQuery(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await dropDatabase(ADMIN_DATABASE_URL, name);
     },
   };
 }
@@ -92,15 +92,6 @@ export async function createTestRedis(): Promise<TestRedis> {
       redis.disconnect();
     },
   };
-}
-
-export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
 }
 
 /** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */

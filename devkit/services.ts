@@ -1,0 +1,77 @@
+// The local services of a development machine, shared by tests, the bench and the demo:
+// connection defaults, databases created and dropped by name, the Redis keys under a
+// prefix and the reports still queued in its streams. Must never be imported by src/
+// (production takes its URLs from src/config.ts) and never reads the environment.
+import type { Redis } from 'ioredis';
+import pg from 'pg';
+import { streamKey } from '../src/contract/keys.js';
+
+/** A local PostgreSQL server with trust auth, through its maintenance database. */
+export const LOCAL_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/postgres';
+/** A local Redis. */
+export const LOCAL_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** The URL of database `name` on the server that `serverUrl` reaches. */
+export function databaseUrl(serverUrl: string, name: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** Runs one statement on its own connection (CREATE/DROP DATABASE cannot run in a pool's transaction). */
+export async function adminQuery(serverUrl: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Creates database `name` (empty, or a copy of `template`); returns its URL. */
+export async function createDatabase(
+  serverUrl: string,
+  name: string,
+  template?: string,
+): Promise<string> {
+  const copy = template === undefined ? '' : ` TEMPLATE "${template}"`;
+  await adminQuery(serverUrl, `CREATE DATABASE "${name}"${copy}`);
+  return databaseUrl(serverUrl, name);
+}
+
+/** Drops database `name` if it exists, disconnecting whoever still uses it. */
+export async function dropDatabase(serverUrl: string, name: string): Promise<void> {
+  await adminQuery(serverUrl, `DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+}
+
+/** Drops and creates database `name`, empty; returns its URL. */
+export async function recreateDatabase(serverUrl: string, name: string): Promise<string> {
+  await dropDatabase(serverUrl, name);
+  return createDatabase(serverUrl, name);
+}
+
+/** Deletes every key matching `pattern` (e.g. `${prefix}:*`). */
+export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+/** Total entries left in the partition streams under `prefix` (one round trip). */
+export async function streamLength(
+  redis: Redis,
+  prefix: string,
+  partitions: number,
+): Promise<number> {
+  const pipeline = redis.pipeline();
+  for (let p = 0; p < partitions; p += 1) pipeline.xlen(streamKey(prefix, p));
+  const results = (await pipeline.exec()) ?? [];
+  return results.reduce((sum, [error, n]) => {
+    if (error) throw error;
+    return sum + Number(n);
+  }, 0);
+}
