@@ -1,7 +1,8 @@
 // The local services of a development machine, shared by tests, the bench and the demo:
 // connection defaults, databases created and dropped by name, the Redis keys under a
-// prefix and the reports still queued in its streams. Must never be imported by src/
+// prefix, the reports still queued in its streams, and a free local port. Must never be imported by src/
 // (production takes its URLs from src/config.ts) and never reads the environment.
+import net, { type AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { streamKey } from '../src/contract/keys.js';
@@ -74,4 +75,13 @@ export async function streamLength(
     if (error) throw error;
     return sum + Number(n);
   }, 0);
+}
+
+/** A loopback port that was free a moment ago (bound, then released): nothing listens on it. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -3,8 +3,8 @@
 // shuts it down cleanly.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../devkit/services.js';
 import { seedWorld } from '../support/fixtures.js';
 import { assertRollupsMatchAudit } from '../support/invariants.js';
 import {
@@ -28,15 +28,6 @@ afterAll(async () => {
   await r.cleanup();
   await db.drop();
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 describe('npm start', () => {
   it('ingests over HTTP, commits, serves the dashboard behind auth, and stops on SIGTERM', async () => {

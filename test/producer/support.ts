@@ -1,6 +1,5 @@
 // Helpers for the producer tests: sample reports, a port nothing listens on, a TCP proxy
 // to Redis that can delay replies or drop every connection, and stream read-back.
-import net, { type AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { REPORT_FIELD, streamKey, type UsageReportInput } from '../../src/contract/index.js';
 import { REDIS_URL } from '../support/services.js';
@@ -21,13 +20,7 @@ export function sampleReport(overrides: Record<string, unknown> = {}): UsageRepo
 }
 
 /** A local port that refuses connections (it was bound, then released). */
-export async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort as closedPort } from '../../devkit/services.js';
 
 export interface RedisProxy extends TcpProxy {
   url: string;

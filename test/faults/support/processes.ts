@@ -3,7 +3,7 @@
 // scenario can show what the child said.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import net, { type AddressInfo } from 'node:net';
+import { freePort } from '../../../devkit/services.js';
 import { waitFor } from '../../support/services.js';
 
 const KEEP_OUTPUT_CHARS = 20_000;
@@ -66,14 +66,7 @@ export function spawnWorker(env: Record<string, string>): Child {
   return spawnTs('src/worker/main.ts', { LOG_LEVEL: 'warn', ...env });
 }
 
-/** A port that was free a moment ago (bound, then released). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 /** An ingest process (`src/producer/main.ts`) on a free loopback port, once it answers /healthz. */
 export async function spawnIngest(
