@@ -33,7 +33,8 @@ export async function startRedisProxy(): Promise<RedisProxy> {
   return Object.assign(proxy, { url: `redis://127.0.0.1:${proxy.port}` });
 }
 
-export interface StreamEntry {
+/** A stream entry read back with its partition and its report decoded. */
+export interface EnqueuedReport {
   partition: number;
   entryId: string;
   report: Record<string, unknown>;
@@ -44,8 +45,8 @@ export async function readStreams(
   redis: Redis,
   prefix: string,
   partitions: number,
-): Promise<StreamEntry[]> {
-  const entries: StreamEntry[] = [];
+): Promise<EnqueuedReport[]> {
+  const entries: EnqueuedReport[] = [];
   for (let partition = 0; partition < partitions; partition++) {
     const rows = await redis.xrange(streamKey(prefix, partition), '-', '+');
     for (const [entryId, fields] of rows) {

@@ -17,13 +17,12 @@ export async function xaddRaw(
   partition: number,
   payloads: string[],
 ): Promise<string[]> {
-  const pipeline = redis.pipeline();
-  for (const p of payloads) pipeline.xadd(streamKey(prefix, partition), '*', REPORT_FIELD, p);
-  const results = (await pipeline.exec()) ?? [];
-  return results.map(([error, id]) => {
-    if (error) throw error;
-    return String(id);
-  });
+  return xaddAt(
+    redis,
+    prefix,
+    partition,
+    payloads.map((payload) => ({ id: '*', payload })),
+  );
 }
 
 let counter = 0;
@@ -57,8 +56,8 @@ export function storedReport(input: UsageReportInput): StoredReport {
 }
 
 /**
- * Adds entries with explicit stream ids (e.g. `${ms}-${seq}`), to place reports in a chosen
- * window. Ids must increase within a stream; returns them.
+ * Adds entries with explicit stream ids (e.g. `${ms}-${seq}`, or `*` for Redis' time), to
+ * place reports in a chosen window. Ids must increase within a stream; returns them.
  */
 export async function xaddAt(
   redis: Redis,
