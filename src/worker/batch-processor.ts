@@ -1,17 +1,18 @@
 // Processes one sealed batch: reads its window a page at a time, commits each page in
-// one transaction, and only then deletes the page's stream entries. Any failure other
-// than a rejection throws, so BullMQ retries the batch; nothing is buffered in-process.
+// one transaction, and only then deletes the page's stream entries. A report the database
+// can never store is isolated and rejected (isolation.ts); any other failure throws, so
+// BullMQ retries the batch; nothing is buffered in-process.
 import { DelayedError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { streamKey } from '../contract/keys.js';
 import type { PrismaClient } from '../db/client.js';
 import type { Logger } from '../logger.js';
 import { collectRefs } from './core/entities.js';
-import { parseEntries, resolveEntries, type PageRejection } from './core/page.js';
+import { clip, parseEntries, resolveEntries, type PageRejection } from './core/page.js';
 import type { EntityLoader } from './entity-loader.js';
 import type { BatchJobData, BatchProgress, BatchResult } from './queues.js';
 import { deleteEntries, readWindowPage } from './stream.js';
-import { commitPage } from './writer.js';
+import { commitIsolating } from './isolation.js';
 
 export interface BatchProcessorDeps {
   redis: Redis;
@@ -51,12 +52,19 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       const { parsed, rejected: unparsable } = parseEntries(entries, partition);
       const entities = await deps.entities.load(collectRefs(parsed.map((p) => p.report)));
       const { rows, rejected: invalid } = resolveEntries(parsed, entities, deps);
-      const pageRejections: PageRejection[] = [...unparsable, ...invalid];
-      const result = await commitPage(
-        deps.prisma,
+      const raws = new Map(parsed.map((p) => [p.report.report_id, p.raw]));
+      const result = await commitIsolating(
+        { prisma: deps.prisma, partition, rawOf: (id) => clip(raws.get(id) ?? '') },
         rows,
-        pageRejections.map((r) => ({ ...r, partition })),
+        [...unparsable, ...invalid].map((r) => ({ ...r, partition })),
       );
+      const pageRejections: PageRejection[] = [...unparsable, ...invalid, ...result.isolated];
+      if (result.isolated.length > 0) {
+        log.warn(
+          { isolated: result.isolated.length, commits: result.commits },
+          'page split to isolate reports the database refuses for good; they are rejected',
+        );
+      }
       await deleteEntries(
         deps.redis,
         key,

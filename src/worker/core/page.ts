@@ -28,7 +28,8 @@ export interface PageRejection {
   raw: string;
 }
 
-function clip(raw: string): string {
+/** The raw entry as a rejection row keeps it: NUL escaped, cut at MAX_RAW_LENGTH. */
+export function clip(raw: string): string {
   // PostgreSQL text cannot hold NUL; a poison entry may carry anything.
   const text = raw.includes('\u0000') ? raw.replaceAll('\u0000', '\\u0000') : raw;
   return text.length > MAX_RAW_LENGTH ? `${text.slice(0, MAX_RAW_LENGTH)}…[cut]` : text;
