@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streamKey } from '../../src/contract/keys.js';
+import { MAX_TOKEN_COUNT } from '../../src/contract/report.js';
 import { UsageProducer } from '../../src/producer/index.js';
 import {
   buildIngestServer,
@@ -75,8 +76,8 @@ const valid = fc.record({
   model: fc.constantFrom('qwen3-8b', 'gpt-4o', 'bge-m3'),
   model_id: fc.integer({ min: 0, max: 2_147_483_647 }),
   user_id: fc.option(fc.integer({ min: 0, max: 1_000 }), { nil: null }),
-  input_token: fc.nat(),
-  output_token: fc.nat(),
+  input_token: fc.nat({ max: MAX_TOKEN_COUNT }),
+  output_token: fc.nat({ max: MAX_TOKEN_COUNT }),
   completed: fc.boolean(),
 });
 
