@@ -5,9 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { createPrisma } from '../../src/db/client.js';
 import type { RunningWorker } from '../../src/worker/worker.js';
-import { permanentReason } from '../../src/worker/isolation.js';
+import type { AuditRow } from '../../src/worker/core/resolve.js';
+import { commitIsolating, permanentReason } from '../../src/worker/isolation.js';
 import { rid, xaddRaw } from '../support/fixtures.js';
-import { useWorkerTestEnv, waitForOutcome } from '../support/pipeline.js';
+import { cuttableDatabase, useWorkerTestEnv, waitForOutcome } from '../support/pipeline.js';
 import { waitFor } from '../support/services.js';
 
 const env = useWorkerTestEnv();
@@ -187,5 +188,68 @@ describe('permanent or transient', () => {
       (e) => permanentReason(e) === undefined,
     );
     expect(permanentReason(new TypeError('not a database error'))).toBeUndefined();
+  });
+});
+
+describe('commitIsolating', () => {
+  /** An audit row for alice's qwen3-8b chat rollup on DAY. */
+  function row(reportId: string, promptTokens: number): AuditRow {
+    return {
+      reportId,
+      date: '2026-11-20',
+      modelId: 1,
+      modelName: 'qwen3-8b',
+      modelRouteId: null,
+      modelRouteName: null,
+      providerId: null,
+      providerName: null,
+      providerType: null,
+      clusterId: 1,
+      clusterName: 'gpu-east',
+      userId: 1,
+      userName: 'alice',
+      apiKeyId: null,
+      apiKeyName: null,
+      accessKey: null,
+      apiKeyIsCustom: null,
+      operation: 'chat_completion',
+      promptTokens,
+      completionTokens: 0,
+      cachedTokens: 0,
+      requestCount: 1,
+      startedAt: null,
+      completedAt: COMPLETED_AT,
+      instant: COMPLETED_AT,
+    };
+  }
+  const rawOf = (id: string) => `{"report_id":"${id}"}`;
+
+  it('throws a transient error (database unreachable) and records nothing', async () => {
+    const { prisma, proxy } = await cuttableDatabase(env);
+    proxy.cut();
+    const ids = [rid('t'), rid('t')];
+    await expect(
+      commitIsolating(
+        { prisma, partition: 0, rawOf },
+        [row(ids[0] ?? '', 5), row(ids[1] ?? '', 7)],
+        [],
+      ),
+    ).rejects.toSatisfy((e) => permanentReason(e) === undefined);
+    expect(await env.db.prisma.rejectedUsageReport.count()).toBe(0);
+    expect(await env.db.prisma.modelUsageDetail.count()).toBe(0);
+  });
+
+  it('never rejects a report whose report_id already has an audit row', async () => {
+    const ctx = { prisma: env.db.prisma, partition: 0, rawOf };
+    const id = rid('dup');
+    expect(await commitIsolating(ctx, [row(id, 10)], [])).toMatchObject({ committed: 1 });
+    // The same id again with a count no bigint holds: the data error is about a report
+    // that is already committed, so it counts as a duplicate, not a rejection.
+    const other = rid('ok');
+    const again = await commitIsolating(ctx, [row(id, 1e20), row(other, 3)], []);
+    expect(again).toMatchObject({ committed: 1, duplicates: 1, isolated: [] });
+    expect(again.commits).toBeGreaterThan(1);
+    expect(await env.db.prisma.rejectedUsageReport.count()).toBe(0);
+    expect(await rollupPromptTokens(1)).toBe(13n);
   });
 });
