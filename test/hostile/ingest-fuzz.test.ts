@@ -126,7 +126,13 @@ const FIELDS: Record<string, FieldSpec> = {
   },
   model: {
     valid: fc.oneof(
-      fc.constantFrom('qwen3-8b', 'gpt-4o', 'm'.repeat(MAX_STRING_LENGTH), '  padded  '),
+      fc.constantFrom(
+        'qwen3-8b',
+        'gpt-4o',
+        'm'.repeat(MAX_STRING_LENGTH),
+        '  padded  ',
+        'lone\ud800',
+      ),
       text(MAX_STRING_LENGTH).filter((s) => s.trim().length > 0),
     ),
     invalid: fc.constantFrom(42, null, true, [], {}, 'x'.repeat(MAX_STRING_LENGTH + 1), 'a\u0000b'),
