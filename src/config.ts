@@ -46,6 +46,10 @@ const envSchema = z.object({
   TALLY_INGEST_HOST: str().default('0.0.0.0'),
   TALLY_INGEST_PORT: int(0, 65535).default(8080),
   TALLY_INGEST_BODY_LIMIT_BYTES: int(1_024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
+  TALLY_INGEST_REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  TALLY_INGEST_CONNECTION_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  TALLY_INGEST_MAX_CONNECTIONS: int(1, 1_000_000).default(256),
+  TALLY_INGEST_MAX_JSON_DEPTH: int(2, 10_000).default(32),
   TALLY_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, _ . -')
@@ -79,6 +83,12 @@ export interface Config {
   ingestHost: string;
   ingestPort: number;
   ingestBodyLimitBytes: number;
+  /** Longest time to receive a whole ingest request; 408 and close after. */
+  ingestRequestTimeoutMs: number;
+  /** Longest an ingest socket may sit without traffic. */
+  ingestConnectionTimeoutMs: number;
+  ingestMaxConnections: number;
+  ingestMaxJsonDepth: number;
   keyPrefix: string;
   producerTimeoutMs: number;
   sealGraceMs: number;
@@ -120,6 +130,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestHost: e.TALLY_INGEST_HOST,
     ingestPort: e.TALLY_INGEST_PORT,
     ingestBodyLimitBytes: e.TALLY_INGEST_BODY_LIMIT_BYTES,
+    ingestRequestTimeoutMs: e.TALLY_INGEST_REQUEST_TIMEOUT_MS,
+    ingestConnectionTimeoutMs: e.TALLY_INGEST_CONNECTION_TIMEOUT_MS,
+    ingestMaxConnections: e.TALLY_INGEST_MAX_CONNECTIONS,
+    ingestMaxJsonDepth: e.TALLY_INGEST_MAX_JSON_DEPTH,
     keyPrefix: e.TALLY_KEY_PREFIX,
     producerTimeoutMs: e.TALLY_PRODUCER_TIMEOUT_MS,
     sealGraceMs: e.TALLY_SEAL_GRACE_MS,

@@ -5,6 +5,7 @@ import { createPrisma } from './db/client.js';
 import { createLogger } from './logger.js';
 import { closeOnSignals, run } from './lifecycle.js';
 import { UsageProducer } from './producer/producer.js';
+import { ingestLimitsFromConfig } from './producer/ingest-limits.js';
 import { buildIngestServer } from './producer/server.js';
 import { checkDashboardAuth, registerDashboard } from './dashboard/dashboard.js';
 import { startWorker } from './worker/worker.js';
@@ -25,6 +26,7 @@ run('tally', async () => {
     gatewayToken,
     logger,
     bodyLimitBytes: config.ingestBodyLimitBytes,
+    limits: ingestLimitsFromConfig(config),
   });
   await registerDashboard(server, [worker.batches], '/dashboard', auth);
   const address = await server.listen({ host: config.ingestHost, port: config.ingestPort });

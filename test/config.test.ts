@@ -19,6 +19,27 @@ describe('config', () => {
     });
   });
 
+  it('bounds ingest requests by default and reads each bound', () => {
+    expect(loadConfig({})).toMatchObject({
+      ingestRequestTimeoutMs: 10_000,
+      ingestConnectionTimeoutMs: 30_000,
+      ingestMaxConnections: 256,
+      ingestMaxJsonDepth: 32,
+    });
+    const c = loadConfig({
+      TALLY_INGEST_REQUEST_TIMEOUT_MS: '5000',
+      TALLY_INGEST_CONNECTION_TIMEOUT_MS: '6000',
+      TALLY_INGEST_MAX_CONNECTIONS: '64',
+      TALLY_INGEST_MAX_JSON_DEPTH: '8',
+    });
+    expect(c).toMatchObject({
+      ingestRequestTimeoutMs: 5_000,
+      ingestConnectionTimeoutMs: 6_000,
+      ingestMaxConnections: 64,
+      ingestMaxJsonDepth: 8,
+    });
+  });
+
   it('treats empty values as unset', () => {
     expect(loadConfig({ TALLY_PARTITIONS: '', LOG_LEVEL: ' ' }).partitions).toBe(4);
   });
@@ -43,6 +64,10 @@ describe('config', () => {
     ['REDIS_URL', 'http://x'],
     ['DATABASE_URL', 'mysql://x'],
     ['LOG_LEVEL', 'loud'],
+    ['TALLY_INGEST_REQUEST_TIMEOUT_MS', '0'],
+    ['TALLY_INGEST_CONNECTION_TIMEOUT_MS', '0'],
+    ['TALLY_INGEST_MAX_CONNECTIONS', '0'],
+    ['TALLY_INGEST_MAX_JSON_DEPTH', '1'],
   ])('stops on %s=%s with a message naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(name);

@@ -24,7 +24,20 @@ export type Operation = (typeof OPERATIONS)[number];
 const noNul = (v: string) => !v.includes('\u0000');
 const NO_NUL = 'must not contain NUL characters';
 
-const count = (fallback: number) => z.int().min(0).default(fallback);
+/**
+ * Per-report ceilings: far above what one request can use, far below what a bigint rollup
+ * holds. The longest context windows are about 10^7 tokens, so 10^9 tokens per field is
+ * 100× that; 9.2 × 10^9 reports at the ceiling would still fit one rollup row (2^63 − 1).
+ */
+export const MAX_TOKEN_COUNT = 1_000_000_000;
+/** A report is one request; a gateway that folds several into one gets generous room. */
+export const MAX_REQUEST_COUNT = 1_000_000;
+/** Stream chunks carry at least one token each, so the token ceiling bounds them too. */
+export const MAX_OUTPUT_CHUNK_COUNT = MAX_TOKEN_COUNT;
+/** 4 GB: at the default 4 bytes per token this estimates the token ceiling, no more. */
+export const MAX_REQUEST_CONTENT_BYTES = 4_000_000_000;
+
+const count = (fallback: number, max: number) => z.int().min(0).max(max).default(fallback);
 /** Entity ids are PostgreSQL integers (GPUStack's schema). */
 export const MAX_ENTITY_ID = 2_147_483_647;
 const id = z
@@ -62,14 +75,14 @@ export const reportSchema = z.object({
     .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
     .optional(),
   model: z.string().trim().min(1, 'must not be empty').max(MAX_STRING_LENGTH).refine(noNul, NO_NUL),
-  input_token: count(0),
-  output_token: count(0),
-  total_token: count(0),
-  input_cached_token: count(0),
-  request_count: count(1),
+  input_token: count(0, MAX_TOKEN_COUNT),
+  output_token: count(0, MAX_TOKEN_COUNT),
+  total_token: count(0, MAX_TOKEN_COUNT),
+  input_cached_token: count(0, MAX_TOKEN_COUNT),
+  request_count: count(1, MAX_REQUEST_COUNT),
   completed: z.boolean().default(false),
-  output_chunk_count: count(0),
-  request_content_bytes: count(0),
+  output_chunk_count: count(0, MAX_OUTPUT_CHUNK_COUNT),
+  request_content_bytes: count(0, MAX_REQUEST_CONTENT_BYTES),
   started_at: unixMilli,
   completed_at: unixMilli,
   user_id: id,

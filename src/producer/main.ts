@@ -4,6 +4,7 @@ import { loadConfig, requireGatewayToken } from '../config.js';
 import { createLogger } from '../logger.js';
 import { closeOnSignals, run } from '../lifecycle.js';
 import { UsageProducer } from './producer.js';
+import { ingestLimitsFromConfig } from './ingest-limits.js';
 import { buildIngestServer } from './server.js';
 
 run('tally-ingest', async () => {
@@ -16,6 +17,7 @@ run('tally-ingest', async () => {
     gatewayToken,
     logger,
     bodyLimitBytes: config.ingestBodyLimitBytes,
+    limits: ingestLimitsFromConfig(config),
   });
   closeOnSignals(logger, async () => {
     await server.close();

@@ -7,6 +7,12 @@ import type { UsageReportInput } from '../contract/index.js';
 import { sameSecret } from '../contract/secret.js';
 import type { Logger } from '../logger.js';
 import { InvalidReportError, RedisUnavailableError } from './errors.js';
+import {
+  applyIngestLimits,
+  DEFAULT_INGEST_LIMITS,
+  serverLimitOptions,
+  type IngestLimits,
+} from './ingest-limits.js';
 import { LogThrottle } from './log-throttle.js';
 import type { UsageProducer } from './producer.js';
 
@@ -20,6 +26,8 @@ export interface IngestServerOptions {
   gatewayToken: string;
   logger: Logger;
   bodyLimitBytes?: number;
+  /** Time, connection and nesting bounds; each defaults to its configuration default. */
+  limits?: Partial<IngestLimits>;
   /** Readiness probe; defaults to the producer's bounded PING. Must settle on its own. */
   redisPing?: () => Promise<void>;
 }
@@ -29,6 +37,7 @@ const FASTIFY_ERRORS: Record<string, string> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  TALLY_JSON_TOO_DEEP: 'json_too_deep',
 };
 
 /** Builds the server with its routes; the caller adds more routes, then listens. */
@@ -37,8 +46,10 @@ export function buildIngestServer(options: IngestServerOptions) {
   if (options.gatewayToken === '') throw new TypeError('gatewayToken must not be empty');
   const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const ping = options.redisPing ?? (() => producer.ping());
+  const limits: IngestLimits = { ...DEFAULT_INGEST_LIMITS, ...options.limits };
 
   const server = fastify({
+    ...serverLimitOptions(limits),
     loggerInstance: logger,
     bodyLimit,
     // Per-request lines would turn a flood of requests into a flood of logs; the
@@ -47,6 +58,7 @@ export function buildIngestServer(options: IngestServerOptions) {
   });
   // Only JSON is a report; fastify would otherwise hand text/plain bodies to the route.
   server.removeContentTypeParser('text/plain');
+  applyIngestLimits(server, limits);
 
   const throttles = new Map<number, LogThrottle>();
   server.addHook('onResponse', async (request, reply) => {

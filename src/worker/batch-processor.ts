@@ -1,6 +1,7 @@
 // Processes one sealed batch: reads its window a page at a time, commits each page in
-// one transaction, and only then deletes the page's stream entries. Any failure other
-// than a rejection throws, so BullMQ retries the batch; nothing is buffered in-process.
+// one transaction, and only then deletes the page's stream entries. A report the database
+// can never store is isolated and rejected (isolation.ts); any other failure throws, so
+// BullMQ retries the batch; nothing is buffered in-process.
 // Must never delete a page before its commit, nor hand the pure core an I/O handle.
 import { DelayedError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -14,7 +15,7 @@ import type { ResolveSettings } from './core/resolve.js';
 import type { EntityLoader } from './entity-loader.js';
 import type { BatchJobData, BatchProgress, BatchResult } from './queues.js';
 import { deleteEntries, readWindowPage } from './stream.js';
-import { commitPage } from './writer.js';
+import { commitIsolating } from './isolation.js';
 
 /** The I/O a batch needs, passed in so a test hands it real, isolated instances. */
 export interface BatchIo {
@@ -82,8 +83,19 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
       const { parsed, rejected: unparsable } = parseEntries(entries, partition);
       const entities = await io.entities.load(collectRefs(parsed.map((p) => p.report)));
       const { rows, rejected: invalid } = resolveEntries(parsed, entities, resolveSettings);
-      const rejected = [...unparsable, ...invalid];
-      const result = await commitPage(io.prisma, partition, rows, rejected);
+      const raws = new Map(parsed.map((p) => [p.report.report_id, p.raw]));
+      const result = await commitIsolating(
+        { prisma: io.prisma, partition, rawOf: (id) => raws.get(id) ?? '' },
+        rows,
+        [...unparsable, ...invalid],
+      );
+      const rejected = [...unparsable, ...invalid, ...result.isolated];
+      if (result.isolated.length > 0) {
+        log.warn(
+          { isolated: result.isolated.length, commits: result.commits },
+          'page split to isolate reports the database refuses for good; they are rejected',
+        );
+      }
       await deleteEntries(
         io.redis,
         key,

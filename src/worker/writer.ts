@@ -123,3 +123,23 @@ export async function commitPage(
   }
   return { committed: inserted, duplicates: sorted.length - inserted };
 }
+
+/**
+ * Records one rejection found while committing, unless the report already has an audit row
+ * (an earlier delivery of the same report_id committed): a rejected report never has one.
+ * Returns false when the report was committed before and nothing was recorded.
+ */
+export async function rejectUnlessCommitted(
+  prisma: PrismaClient,
+  partition: number,
+  entry: Rejection,
+): Promise<boolean> {
+  const recorded = await prisma.$executeRaw`
+    INSERT INTO rejected_usage_reports (report_id, reason, message, raw_report, partition)
+    SELECT ${entry.reportId}, ${entry.reason}, ${entry.message}, ${entry.raw}, ${partition}::int
+    WHERE NOT EXISTS (SELECT 1 FROM model_usage_details WHERE report_id = ${entry.reportId})
+    ON CONFLICT (report_id) DO UPDATE SET
+      reason = EXCLUDED.reason, message = EXCLUDED.message,
+      raw_report = EXCLUDED.raw_report, partition = EXCLUDED.partition, rejected_at = now()`;
+  return recorded > 0;
+}

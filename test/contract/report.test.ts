@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { parseReport } from '../../src/contract/report.js';
+import {
+  MAX_OUTPUT_CHUNK_COUNT,
+  MAX_REQUEST_CONTENT_BYTES,
+  MAX_REQUEST_COUNT,
+  MAX_TOKEN_COUNT,
+  parseReport,
+} from '../../src/contract/report.js';
 
 // A report exactly as a GPUStack gateway sends it, every one of its keys present.
 const gpustackPayload = {
@@ -102,6 +108,11 @@ describe('report contract', () => {
     [{ model: 'm', output_token: 1.5 }, 'output_token'],
     [{ model: 'm', total_token: '10' }, 'total_token'],
     [{ model: 'm', input_cached_token: 2 ** 53 }, 'input_cached_token'],
+    [{ model: 'm', input_token: 2 ** 53 - 1 }, 'input_token'],
+    [{ model: 'm', output_token: MAX_TOKEN_COUNT + 1 }, 'output_token'],
+    [{ model: 'm', request_count: MAX_REQUEST_COUNT + 1 }, 'request_count'],
+    [{ model: 'm', output_chunk_count: MAX_OUTPUT_CHUNK_COUNT + 1 }, 'output_chunk_count'],
+    [{ model: 'm', request_content_bytes: MAX_REQUEST_CONTENT_BYTES + 1 }, 'request_content_bytes'],
     [{ model: 'm', request_count: null }, 'request_count'],
     [{ model: 'm', completed: 'yes' }, 'completed'],
     [{ model: 'm', started_at: 'yesterday' }, 'started_at'],
@@ -117,6 +128,20 @@ describe('report contract', () => {
     [{ model: 'm', report_id: 'has space' }, 'report_id'],
   ])('rejects %j naming %s', (input, field) => {
     expect(problems(input).some((p) => p.startsWith(`${field}:`))).toBe(true);
+  });
+
+  it('accepts every count at its ceiling', () => {
+    const result = parseReport({
+      model: 'm',
+      input_token: MAX_TOKEN_COUNT,
+      output_token: MAX_TOKEN_COUNT,
+      total_token: MAX_TOKEN_COUNT,
+      input_cached_token: MAX_TOKEN_COUNT,
+      request_count: MAX_REQUEST_COUNT,
+      output_chunk_count: MAX_OUTPUT_CHUNK_COUNT,
+      request_content_bytes: MAX_REQUEST_CONTENT_BYTES,
+    });
+    expect(result.ok).toBe(true);
   });
 
   it('lists every problem, not only the first', () => {

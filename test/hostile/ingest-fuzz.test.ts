@@ -1,31 +1,53 @@
-// Hostile input at the HTTP ingest, property-based (fast-check): random and mutated JSON,
-// wrong types, unsafe numbers, long strings, deep nesting, odd content types, invalid
-// UTF-8, oversized bodies. The server never answers 5xx to bad input, never enqueues
-// anything from a rejected request (the streams are checked after every request), and
-// stays up; an array is all or nothing, with the failing indexes in the 400 body.
+// Hostile input at the HTTP ingest, property-based (fast-check), with an oracle. Reports
+// are generated valid field by field from the contract's shape, then single fields are
+// mutated into values that are invalid by construction (negative, fractional, huge, over
+// the ceiling, wrong type, empty, too long, NUL…), so both the 200 and the 400 path get
+// volume. Every answer is checked three ways: against the construction (a valid report is
+// accepted, an invalid one refused naming its field), against the contract's own parse of
+// the same bytes (accepted ⇔ parseReport succeeds), and against Redis (an accepted report
+// is enqueued exactly as parsed, a refused request enqueues nothing). Random JSON, random
+// bytes, odd content types and deep nesting ride along; the server never answers 5xx.
 import fc from 'fast-check';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { streamKey } from '../../src/contract/keys.js';
+import {
+  MAX_ENTITY_ID,
+  MAX_OUTPUT_CHUNK_COUNT,
+  MAX_REPORT_ID_LENGTH,
+  MAX_REQUEST_CONTENT_BYTES,
+  MAX_REQUEST_COUNT,
+  MAX_STRING_LENGTH,
+  MAX_TOKEN_COUNT,
+  OPERATIONS,
+  parseReport,
+  reportSchema,
+  type UsageReport,
+} from '../../src/contract/report.js';
 import { UsageProducer } from '../../src/producer/index.js';
+import { DEFAULT_INGEST_LIMITS } from '../../src/producer/ingest-limits.js';
 import {
   buildIngestServer,
   INGEST_PATH,
+  MAX_REPORTS_PER_REQUEST,
   TOKEN_HEADER,
   type IngestServer,
 } from '../../src/producer/server.js';
-import { createTestRedis, type TestRedis } from '../support/services.js';
+import { createTestRedis, deleteKeys, type TestRedis } from '../support/services.js';
 
 const TOKEN = 'fuzz-token-2b7e';
 const PARTITIONS = 4;
 const BODY_LIMIT = 64 * 1024;
 const NUM_RUNS = 120;
+const MAX_UNIX_MILLI = 8.64e15;
 
 let r: TestRedis;
 let producer: UsageProducer;
 let server: IngestServer;
 let base: string;
 const logLines: string[] = [];
+/** How many cases ended in each status, so the test can prove both paths got volume. */
+const statuses = new Map<number, number>();
 
 beforeAll(async () => {
   r = await createTestRedis();
@@ -39,11 +61,195 @@ afterAll(async () => {
   await producer?.close();
   await r?.cleanup();
 });
+beforeEach(() => statuses.clear());
 
-async function enqueued(): Promise<number> {
-  let total = 0;
-  for (let p = 0; p < PARTITIONS; p += 1) total += await r.redis.xlen(streamKey(r.prefix, p));
-  return total;
+// ---- the construction: one generator of valid values and one of invalid values per field
+
+type Gen = fc.Arbitrary<unknown>;
+interface FieldSpec {
+  valid: Gen;
+  /** Values the contract must refuse in this field. */
+  invalid: Gen;
+  /** Values whose fate only the contract's parse decides (oracle-only). */
+  either?: Gen;
+}
+
+const text = (max: number) =>
+  fc
+    .string({ unit: 'binary', maxLength: 40 })
+    .filter((s) => !s.includes('\u0000') && s.length <= max);
+const count = (max: number): FieldSpec => ({
+  valid: fc.oneof(fc.constantFrom(0, 1, max), fc.integer({ min: 0, max })),
+  invalid: fc.oneof(
+    fc.constantFrom(-1, 1.5, 0.1, max + 1, 2 ** 53 - 1, 2 ** 53, 1e308, -1e308, 1e21),
+    fc.constantFrom('12', 'NaN', true, null, [], {}, [1]),
+    fc.integer({ min: -(2 ** 31), max: -1 }),
+    fc.integer({ min: max + 1, max: Number.MAX_SAFE_INTEGER }),
+    fc.double({ min: 0, max: max, noInteger: true, noNaN: true }),
+  ),
+});
+const entityId: FieldSpec = {
+  valid: fc.oneof(fc.constant(null), fc.integer({ min: 0, max: MAX_ENTITY_ID })),
+  invalid: fc.oneof(
+    fc.constantFrom(-1, MAX_ENTITY_ID + 1, 0.5, '3', true, {}, []),
+    fc.integer({ min: MAX_ENTITY_ID + 1, max: Number.MAX_SAFE_INTEGER }),
+  ),
+};
+const optionalText: FieldSpec = {
+  valid: fc.oneof(fc.constant(null), text(MAX_STRING_LENGTH)),
+  invalid: fc.oneof(
+    fc.constantFrom('\u0000', 'a\u0000b', 7, true, [], {}),
+    fc.string({ minLength: MAX_STRING_LENGTH + 1, maxLength: 600 }),
+  ),
+};
+const unixMilli: FieldSpec = {
+  valid: fc.oneof(
+    fc.constant(null),
+    fc.constantFrom(0, -1, MAX_UNIX_MILLI),
+    fc.integer({ min: 1_700_000_000_000, max: 1_900_000_000_000 }),
+    fc.integer({ min: -Number.MAX_SAFE_INTEGER, max: MAX_UNIX_MILLI }),
+  ),
+  invalid: fc.oneof(
+    fc.constantFrom(MAX_UNIX_MILLI + 1, 1.5, 'yesterday', true, 1e308, '1764150000000'),
+    fc.integer({ min: MAX_UNIX_MILLI + 1, max: Number.MAX_SAFE_INTEGER }),
+  ),
+};
+
+const FIELDS: Record<string, FieldSpec> = {
+  report_id: {
+    valid: fc.string({
+      unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)),
+      minLength: 1,
+      maxLength: MAX_REPORT_ID_LENGTH,
+    }),
+    invalid: fc.constantFrom('', 'has space', 'x'.repeat(MAX_REPORT_ID_LENGTH + 1), 'é', 5, null),
+  },
+  model: {
+    valid: fc.oneof(
+      fc.constantFrom(
+        'qwen3-8b',
+        'gpt-4o',
+        'm'.repeat(MAX_STRING_LENGTH),
+        '  padded  ',
+        'lone\ud800',
+      ),
+      text(MAX_STRING_LENGTH).filter((s) => s.trim().length > 0),
+    ),
+    invalid: fc.constantFrom(42, null, true, [], {}, 'x'.repeat(MAX_STRING_LENGTH + 1), 'a\u0000b'),
+    // Blank models are the contract's call (it may let them through to a worker rejection).
+    either: fc.constantFrom('', '   ', '\t'),
+  },
+  input_token: count(MAX_TOKEN_COUNT),
+  output_token: count(MAX_TOKEN_COUNT),
+  total_token: count(MAX_TOKEN_COUNT),
+  input_cached_token: count(MAX_TOKEN_COUNT),
+  request_count: count(MAX_REQUEST_COUNT),
+  completed: {
+    valid: fc.boolean(),
+    invalid: fc.constantFrom('yes', 'true', 1, 0, null, []),
+  },
+  output_chunk_count: count(MAX_OUTPUT_CHUNK_COUNT),
+  request_content_bytes: count(MAX_REQUEST_CONTENT_BYTES),
+  started_at: unixMilli,
+  completed_at: unixMilli,
+  user_id: entityId,
+  model_id: entityId,
+  model_route_id: entityId,
+  cluster_id: entityId,
+  provider_id: entityId,
+  provider_name: optionalText,
+  provider_type: optionalText,
+  access_key: optionalText,
+  operation: {
+    valid: fc.constantFrom(null, ...OPERATIONS, 'audio_transcription'),
+    invalid: fc.constantFrom('chat', 'CHAT_COMPLETION', '', 3, true, ['embedding']),
+  },
+};
+const REQUIRED = new Set(['model']);
+
+/** A report valid by construction: model always, every other field present or absent. */
+const validReport: fc.Arbitrary<Record<string, unknown>> = fc.record(
+  Object.fromEntries(Object.entries(FIELDS).map(([key, spec]) => [key, spec.valid])),
+  { requiredKeys: ['model'] },
+);
+
+type Case =
+  | { kind: 'valid'; report: Record<string, unknown> }
+  | { kind: 'invalid'; report: Record<string, unknown>; field: string }
+  | { kind: 'either'; report: Record<string, unknown>; field: string };
+
+const fieldName = fc.constantFrom(...Object.keys(FIELDS));
+/** A valid report with one field made invalid by construction (or, for model, dropped). */
+const invalidReport: fc.Arbitrary<Case> = fc
+  .tuple(validReport, fieldName, fc.boolean())
+  .chain(([report, field, drop]) => {
+    const spec = FIELDS[field] as FieldSpec;
+    if (drop && REQUIRED.has(field)) {
+      const rest = Object.fromEntries(Object.entries(report).filter(([key]) => key !== field));
+      return fc.constant<Case>({ kind: 'invalid', report: rest, field });
+    }
+    return spec.invalid.map<Case>((value) => ({
+      kind: 'invalid',
+      report: { ...report, [field]: value },
+      field,
+    }));
+  });
+const eitherReport: fc.Arbitrary<Case> = fc
+  .tuple(validReport, fc.constantFrom(...Object.keys(FIELDS).filter((f) => FIELDS[f]?.either)))
+  .chain(([report, field]) =>
+    (FIELDS[field]?.either as Gen).map<Case>((value) => ({
+      kind: 'either',
+      report: { ...report, [field]: value },
+      field,
+    })),
+  );
+const anyCase: fc.Arbitrary<Case> = fc.oneof(
+  validReport.map<Case>((report) => ({ kind: 'valid', report })),
+  invalidReport,
+  eitherReport,
+);
+
+// ---- the oracle: what the server must answer for the bytes it was sent
+
+/** True when arrays/objects nest more than `max` deep; stops descending past `max`. */
+function deeperThan(value: unknown, max: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (max === 0) return true;
+  return Object.values(value).some((child) => deeperThan(child, max - 1));
+}
+
+type Expected = { status: 200; reports: UsageReport[] } | { status: 400 | 413 };
+
+/** The answer the contract and the documented limits call for, from the raw body alone. */
+function expectedFor(body: string): Expected {
+  if (Buffer.byteLength(body) > BODY_LIMIT) return { status: 413 };
+  let wire: unknown;
+  try {
+    wire = JSON.parse(body);
+  } catch {
+    return { status: 400 };
+  }
+  if (deeperThan(wire, DEFAULT_INGEST_LIMITS.maxJsonDepth)) return { status: 400 };
+  const items = Array.isArray(wire) ? wire : [wire];
+  if (Array.isArray(wire) && (wire.length === 0 || wire.length > MAX_REPORTS_PER_REQUEST))
+    return { status: 400 };
+  const reports: UsageReport[] = [];
+  for (const item of items) {
+    const parsed = parseReport(item);
+    if (!parsed.ok) return { status: 400 };
+    reports.push(parsed.report);
+  }
+  return { status: 200, reports };
+}
+
+async function streamEntries(): Promise<Record<string, unknown>[]> {
+  const entries: Record<string, unknown>[] = [];
+  for (let p = 0; p < PARTITIONS; p += 1) {
+    for (const [, fields] of await r.redis.xrange(streamKey(r.prefix, p), '-', '+')) {
+      entries.push(JSON.parse(fields[1] ?? 'null') as Record<string, unknown>);
+    }
+  }
+  return entries;
 }
 
 /** Sends through the full fastify pipeline (parsers, hooks) without a socket per run. */
@@ -54,96 +260,101 @@ async function inject(payload: string | Buffer, contentType = 'application/json'
     headers: { 'content-type': contentType, [TOKEN_HEADER]: TOKEN },
     payload,
   });
+  statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
   return { status: response.statusCode, body: response.json<Record<string, unknown>>() };
 }
 
-/** Sends `payload`; checks no 5xx and that a refused request enqueued nothing. */
-async function expectHandled(payload: string | Buffer, contentType?: string) {
-  const before = await enqueued();
+/**
+ * Sends `payload` and checks the answer against the oracle: the status it calls for, and
+ * Redis holding exactly the parsed reports (with their ids) on a 200, nothing otherwise.
+ */
+async function expectOracle(payload: string | Buffer, contentType?: string) {
+  await deleteKeys(r.redis, `${r.prefix}:*`);
   const { status, body } = await inject(payload, contentType);
   expect(status, JSON.stringify(body)).toBeLessThan(500);
-  const after = await enqueued();
-  if (status === 200) expect(after - before).toBe(body['accepted']);
-  else {
-    expect(after).toBe(before);
+  const entries = await streamEntries();
+  if (status !== 200) {
+    expect(entries).toEqual([]);
     expect(typeof body['error']).toBe('string');
+  }
+  if (contentType === undefined || contentType === 'application/json') {
+    const expected = expectedFor(Buffer.isBuffer(payload) ? payload.toString('utf8') : payload);
+    expect(status, JSON.stringify(body)).toBe(expected.status);
+    if (expected.status === 200) {
+      const ids = body['report_ids'] as string[];
+      const enqueued = expected.reports.map(
+        (report, i) =>
+          JSON.parse(JSON.stringify({ ...report, report_id: ids[i] })) as Record<string, unknown>,
+      );
+      const byId = (a: Record<string, unknown>, b: Record<string, unknown>) =>
+        String(a['report_id']).localeCompare(String(b['report_id']));
+      expect([...entries].sort(byId)).toEqual([...enqueued].sort(byId));
+      expected.reports.forEach((report, i) => {
+        if (report.report_id !== undefined) expect(ids[i]).toBe(report.report_id);
+      });
+    }
   }
   return { status, body };
 }
 
-const valid = fc.record({
-  model: fc.constantFrom('qwen3-8b', 'gpt-4o', 'bge-m3'),
-  model_id: fc.integer({ min: 0, max: 2_147_483_647 }),
-  user_id: fc.option(fc.integer({ min: 0, max: 1_000 }), { nil: null }),
-  input_token: fc.nat(),
-  output_token: fc.nat(),
-  completed: fc.boolean(),
-});
-
-const hostileValue = fc.oneof(
-  fc.constantFrom(
-    -1,
-    1.5,
-    -0.5,
-    2 ** 53,
-    2 ** 53 + 2,
-    -(2 ** 53) - 2,
-    1e308,
-    Number.MAX_VALUE,
-    'NaN',
-    'Infinity',
-    '-Infinity',
-    '1e400',
-    '12',
-    true,
-    [],
-    {},
-    [1],
-    { $gt: '' },
-    '\u0000',
-    'a\u0000b',
-  ),
-  fc.string({ minLength: 256, maxLength: 2_000 }),
-  fc.string({ unit: 'grapheme', maxLength: 20 }),
-  fc.integer(),
-  fc.double(),
-  fc.jsonValue({ maxDepth: 4 }),
-);
-
-const field = fc.constantFrom(
-  'model',
-  'input_token',
-  'output_token',
-  'total_token',
-  'input_cached_token',
-  'request_count',
-  'completed',
-  'started_at',
-  'completed_at',
-  'user_id',
-  'model_id',
-  'provider_id',
-  'provider_name',
-  'access_key',
-  'operation',
-  'report_id',
-);
+/** Bodies the server refuses as prototype poisoning; the contract alone would not. */
+const unpoisoned = (value: unknown) => !/"(__proto__|constructor)"/.test(JSON.stringify(value));
 
 describe('ingest under hostile input', () => {
-  it('answers random JSON values without 5xx and enqueues nothing it refuses', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.jsonValue({ maxDepth: 6 }), async (value) => {
-        await expectHandled(JSON.stringify(value));
-      }),
-      { numRuns: NUM_RUNS },
-    );
+  it('has a generator for every field of the contract', () => {
+    expect(Object.keys(FIELDS).sort()).toEqual(Object.keys(reportSchema.shape).sort());
   });
 
-  it('refuses a valid report with one field made hostile, or accepts it only if the contract does', async () => {
+  it('accepts every valid report, refuses every invalid one naming its field, and enqueues exactly what the contract parsed', async () => {
     await fc.assert(
-      fc.asyncProperty(valid, field, hostileValue, async (report, key, value) => {
-        const { status } = await expectHandled(JSON.stringify({ ...report, [key]: value }));
-        expect([200, 400]).toContain(status);
+      fc.asyncProperty(anyCase, async (c) => {
+        const { status, body } = await expectOracle(JSON.stringify(c.report));
+        if (c.kind === 'valid') expect(status, JSON.stringify(body)).toBe(200);
+        if (c.kind === 'invalid') {
+          expect(status, `${c.field}: ${JSON.stringify(c.report[c.field])}`).toBe(400);
+          expect(body['error']).toBe('invalid_report');
+          const paths = (body['problems'] as { path: string }[]).map((p) => p.path);
+          expect(paths).toContain(c.field);
+        }
+      }),
+      { numRuns: 1_000 },
+    );
+    // Both paths got volume, not a trickle of lucky 200s among random JSON.
+    expect(statuses.get(200) ?? 0).toBeGreaterThan(150);
+    expect(statuses.get(400) ?? 0).toBeGreaterThan(150);
+  });
+
+  it('is all or nothing for arrays: names every invalid index, or enqueues every report as parsed', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(validReport, { minLength: 1, maxLength: 20 }),
+        fc.array(fc.tuple(fc.nat({ max: 40 }), invalidReport), { maxLength: 3 }),
+        async (reports, bad) => {
+          const items: unknown[] = [...reports];
+          for (const [at, c] of bad) items.splice(at % (items.length + 1), 0, c.report);
+          const invalid = items.flatMap((item, i) =>
+            reports.includes(item as Record<string, unknown>) ? [] : [i],
+          );
+          const { status, body } = await expectOracle(JSON.stringify(items));
+          if (invalid.length === 0) {
+            expect(status).toBe(200);
+            expect(body['accepted']).toBe(items.length);
+          } else {
+            expect(status).toBe(400);
+            expect(body['invalid_indexes']).toEqual(invalid);
+          }
+        },
+      ),
+      { numRuns: 150 },
+    );
+    expect(statuses.get(200) ?? 0).toBeGreaterThan(20);
+    expect(statuses.get(400) ?? 0).toBeGreaterThan(20);
+  });
+
+  it('answers random JSON values as the contract does', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.jsonValue({ maxDepth: 6 }).filter(unpoisoned), async (value) => {
+        await expectOracle(JSON.stringify(value));
       }),
       { numRuns: NUM_RUNS },
     );
@@ -152,51 +363,23 @@ describe('ingest under hostile input', () => {
   it('keeps unsafe integers written as JSON numbers out (beyond 2^53, huge, negative)', async () => {
     for (const literal of [
       '9007199254740993',
+      '9007199254740991',
+      '1000000001',
       '1e400',
       '-1',
       '123456789012345678901234567890',
       '-0.0000001',
     ]) {
-      const { status, body } = await expectHandled(`{"model":"m","input_token":${literal}}`);
+      const { status, body } = await expectOracle(`{"model":"m","input_token":${literal}}`);
       expect(status, literal).toBe(400);
       expect(body['error']).toBe('invalid_report');
     }
   });
 
-  it('is all or nothing for arrays and names every invalid index', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(valid, { minLength: 1, maxLength: 30 }),
-        fc.uniqueArray(fc.nat({ max: 29 }), { minLength: 1, maxLength: 5 }),
-        hostileValue,
-        async (reports, spots, bad) => {
-          const items: unknown[] = [...reports];
-          const invalid = [...new Set(spots.map((s) => s % (items.length + 1)))].sort(
-            (a, b) => a - b,
-          );
-          // An item that cannot be a report: a hostile value, or a report with no model.
-          for (const at of invalid)
-            items.splice(
-              at,
-              0,
-              typeof bad === 'object' && bad !== null && !Array.isArray(bad)
-                ? { ...bad, model: 7 }
-                : bad,
-            );
-          const expected = items.flatMap((item, i) => (reports.includes(item as never) ? [] : [i]));
-          const { status, body } = await expectHandled(JSON.stringify(items));
-          expect(status).toBe(400);
-          expect(body['invalid_indexes']).toEqual(expected);
-        },
-      ),
-      { numRuns: 60 },
-    );
-  });
-
-  it('answers malformed bytes and invalid UTF-8 with 400 or a 200 the contract allows', async () => {
+  it('answers malformed bytes and invalid UTF-8 as the contract does, never 5xx', async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), async (bytes) => {
-        const { status } = await expectHandled(Buffer.from(bytes));
+        const { status } = await expectOracle(Buffer.from(bytes));
         expect([200, 400]).toContain(status);
       }),
       { numRuns: NUM_RUNS },
@@ -207,8 +390,7 @@ describe('ingest under hostile input', () => {
       Buffer.from([0xff, 0xfe, 0xc3]),
       Buffer.from('","report_id":"utf8-1"}'),
     ]);
-    const { status } = await expectHandled(bytes);
-    expect([200, 400]).toContain(status);
+    expect((await expectOracle(bytes)).status).toBe(200);
   });
 
   it('answers any content type other than JSON with 415 (or 400), never 5xx', async () => {
@@ -229,7 +411,7 @@ describe('ingest under hostile input', () => {
           }),
         ),
         async (contentType) => {
-          const { status } = await expectHandled('{"model":"m"}', contentType);
+          const { status } = await expectOracle('{"model":"m"}', contentType);
           if (!contentType.toLowerCase().startsWith('application/json'))
             expect([400, 415]).toContain(status);
         },
@@ -240,13 +422,13 @@ describe('ingest under hostile input', () => {
 
   it('refuses deep nesting, very long strings and bodies over the limit', async () => {
     const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
-    expect((await expectHandled(deep(20_000))).status).toBe(400);
-    const deepObject = `{"model":${'{"a":'.repeat(5_000)}1${'}'.repeat(5_000)}}`;
-    expect((await expectHandled(deepObject)).status).toBe(400);
+    expect((await expectOracle(deep(20_000))).body['error']).toBe('json_too_deep');
+    const deepObject = `{"model":"m","x":${'{"a":'.repeat(50)}1${'}'.repeat(50)}}`;
+    expect((await expectOracle(deepObject)).body['error']).toBe('json_too_deep');
     const longModel = JSON.stringify({ model: 'm'.repeat(60_000) });
-    expect((await expectHandled(longModel)).status).toBe(400);
+    expect((await expectOracle(longModel)).status).toBe(400);
     const over = JSON.stringify({ model: 'm', pad: 'x'.repeat(BODY_LIMIT) });
-    expect((await expectHandled(over)).status).toBe(413);
+    expect((await expectOracle(over)).status).toBe(413);
   });
 
   it('stays up and answers a valid report over a real socket afterwards', async () => {

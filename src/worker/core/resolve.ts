@@ -14,6 +14,9 @@ export const REJECT_REASONS = [
   'unknown_provider',
   'model_not_offered_by_provider',
   'unknown_user',
+  // Found by the database, not the core: see src/worker/isolation.ts.
+  'rollup_overflow',
+  'unstorable_report',
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
