@@ -64,7 +64,25 @@ const envSchema = z.object({
   TALLY_ENTITY_CACHE_MS: int(0, 3_600_000).default(5_000),
   TALLY_DASHBOARD_HOST: str().default('0.0.0.0'),
   TALLY_DASHBOARD_PORT: int(0, 65535).default(8081),
-  TALLY_DASHBOARD_USER: str().optional(),
+  TALLY_DASHBOARD_USER: str().default('admin'),
+  TALLY_DASHBOARD_ALLOWED_HOSTS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((h) => h.trim().toLowerCase())
+        .filter((h) => h !== ''),
+    )
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/, 'host names, comma-separated, no ports'),
+        )
+        .min(1),
+    )
+    .optional(),
   TALLY_DASHBOARD_PASSWORD: str().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -101,7 +119,9 @@ export interface Config {
   entityCacheMs: number;
   dashboardHost: string;
   dashboardPort: number;
-  dashboardUser: string | undefined;
+  dashboardUser: string;
+  /** Host names the dashboard answers to besides loopback; unset: see dashboardSettings(). */
+  dashboardAllowedHosts: string[] | undefined;
   dashboardPassword: string | undefined;
   logLevel: Env['LOG_LEVEL'];
 }
@@ -146,6 +166,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dashboardHost: e.TALLY_DASHBOARD_HOST,
     dashboardPort: e.TALLY_DASHBOARD_PORT,
     dashboardUser: e.TALLY_DASHBOARD_USER,
+    dashboardAllowedHosts: e.TALLY_DASHBOARD_ALLOWED_HOSTS,
     dashboardPassword: e.TALLY_DASHBOARD_PASSWORD,
     logLevel: e.LOG_LEVEL,
   };

@@ -1,13 +1,16 @@
-// Process lifecycle shared by every entry point: configuration errors end the process
-// with their message (no stack), and SIGINT/SIGTERM close everything once, in order.
+// Process lifecycle shared by every entry point: a configuration error or a missing
+// dependency ends the process with its one-line message (no stack), and SIGINT/SIGTERM
+// close everything once, in order.
 import { ConfigError } from './config.js';
 import type { Logger } from './logger.js';
+import { DependencyError } from './readiness.js';
 
-/** Runs `main`; a ConfigError prints its message and exits 1, anything else is logged. */
+/** Runs `main`; a ConfigError or DependencyError prints its message and exits 1; anything else is logged. */
 export function run(name: string, main: () => Promise<void>): void {
   main().catch((error: unknown) => {
-    if (error instanceof ConfigError) console.error(`${name}: ${error.message}`);
-    else console.error(`${name}: failed to start:`, error);
+    if (error instanceof ConfigError || error instanceof DependencyError) {
+      console.error(`${name}: ${error.message}`);
+    } else console.error(`${name}: failed to start:`, error);
     process.exit(1);
   });
 }

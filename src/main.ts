@@ -1,5 +1,6 @@
 // `npm start`: ingest, worker and dashboard in one process, for small installs and the
 // quick start. The dashboard is served on the ingest port under /dashboard.
+// All wiring lives here.
 import { loadConfig, requireDatabaseUrl, requireGatewayToken } from './config.js';
 import { createPrisma } from './db/client.js';
 import { createLogger } from './logger.js';
@@ -7,18 +8,29 @@ import { closeOnSignals, run } from './lifecycle.js';
 import { UsageProducer } from './producer/producer.js';
 import { ingestLimitsFromConfig } from './producer/ingest-limits.js';
 import { buildIngestServer } from './producer/server.js';
-import { checkDashboardAuth, registerDashboard } from './dashboard/dashboard.js';
+import { DASHBOARD_PATH, dashboardSettings, registerDashboard } from './dashboard/dashboard.js';
 import { startWorker } from './worker/worker.js';
+import { batchQueueDependency } from './worker/queues.js';
+import { postgresDependency } from './db/readiness.js';
+import { redisDependency, requireDependencies } from './readiness.js';
 
 run('tally', async () => {
   const config = loadConfig();
   const gatewayToken = requireGatewayToken(config);
   const databaseUrl = requireDatabaseUrl(config);
-  const auth = { user: config.dashboardUser, password: config.dashboardPassword };
-  checkDashboardAuth(auth, config.ingestHost);
+  const dashboard = dashboardSettings(config, config.ingestHost);
   const logger = createLogger(config.logLevel, 'tally');
 
   const prisma = createPrisma(databaseUrl);
+  const redis = redisDependency(config.redisUrl);
+  const postgres = postgresDependency(prisma, databaseUrl);
+  try {
+    await requireDependencies([redis, postgres]);
+  } catch (error) {
+    redis.close();
+    await prisma.$disconnect();
+    throw error;
+  }
   const worker = await startWorker({ config, prisma, logger });
   const producer = UsageProducer.fromConfig(config, logger);
   const server = buildIngestServer({
@@ -27,15 +39,17 @@ run('tally', async () => {
     logger,
     bodyLimitBytes: config.ingestBodyLimitBytes,
     limits: ingestLimitsFromConfig(config),
+    dependencies: [redis, postgres, batchQueueDependency(worker.batches)],
   });
-  await registerDashboard(server, [worker.batches], '/dashboard', auth);
+  await registerDashboard(server, [worker.batches], dashboard, logger);
   const address = await server.listen({ host: config.ingestHost, port: config.ingestPort });
-  logger.info({ address, dashboard: `${address}/dashboard` }, 'tally listening');
+  logger.info({ address, dashboard: `${address}${DASHBOARD_PATH}` }, 'tally listening');
 
   closeOnSignals(logger, async () => {
     await server.close();
     await producer.close();
     await worker.close();
     await prisma.$disconnect();
+    redis.close();
   });
 });

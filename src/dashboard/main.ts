@@ -1,26 +1,38 @@
-// `npm run dashboard`: bull-board for the batch queue on its own port.
+// `npm run dashboard`: bull-board for the batch queue on its own port, at /dashboard as
+// under `npm start`, with /healthz and /readyz. All wiring lives here.
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { closeOnSignals, run } from '../lifecycle.js';
-import { checkDashboardAuth, registerDashboard } from './dashboard.js';
-import { openBatchQueue } from '../worker/queues.js';
+import { redisDependency, registerReadyz, requireDependencies } from '../readiness.js';
+import { batchQueueDependency, openBatchQueue } from '../worker/queues.js';
+import { DASHBOARD_PATH, dashboardSettings, registerDashboard } from './dashboard.js';
 
 run('dashboard', async () => {
   const config = loadConfig();
-  const auth = { user: config.dashboardUser, password: config.dashboardPassword };
-  checkDashboardAuth(auth, config.dashboardHost);
+  const settings = dashboardSettings(config, config.dashboardHost);
   const logger = createLogger(config.logLevel, 'tally-dashboard');
+  const redis = redisDependency(config.redisUrl);
+  try {
+    await requireDependencies([redis]);
+  } catch (error) {
+    redis.close();
+    throw error;
+  }
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const batches = openBatchQueue(connection, config.keyPrefix);
-  const app = Fastify({ loggerInstance: logger });
-  await registerDashboard(app, [batches], '/', auth);
+  // No request lines: a flood of unauthenticated requests must not become a flood of logs.
+  const app = Fastify({ loggerInstance: logger, disableRequestLogging: true });
+  app.get('/healthz', () => ({ status: 'ok' }));
+  registerReadyz(app, [redis, batchQueueDependency(batches)]);
+  await registerDashboard(app, [batches], settings, logger);
   const address = await app.listen({ host: config.dashboardHost, port: config.dashboardPort });
-  logger.info({ address }, 'dashboard listening');
+  logger.info({ address, dashboard: `${address}${DASHBOARD_PATH}` }, 'dashboard listening');
   closeOnSignals(logger, async () => {
     await app.close();
     await batches.close();
     connection.disconnect();
+    redis.close();
   });
 });

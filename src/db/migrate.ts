@@ -1,22 +1,20 @@
 // Applies prisma/migrations to a database with Prisma's schema engine compiled to
 // WebAssembly, so migrating needs no engine download. Writes `_prisma_migrations`
 // exactly as `prisma migrate deploy` does; applying twice changes nothing.
-import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
 // @prisma/migrate is CommonJS whose named exports Node cannot detect statically.
 import prismaMigrate from '@prisma/migrate';
+import { MIGRATIONS_DIR, migrationNames } from './migrations.js';
 
 const { SchemaEngineWasm } = prismaMigrate;
 type SchemaEngineWasm = Awaited<ReturnType<typeof SchemaEngineWasm.setup>>;
 
 const require = createRequire(import.meta.url);
-const MIGRATIONS_DIR = findMigrationsDir(dirname(fileURLToPath(import.meta.url)));
 const filters = { externalTables: [], externalEnums: [] };
 
 /**
@@ -32,15 +30,6 @@ async function ensureEngineWasm(): Promise<void> {
   const wasmDir = dirname(requireFromInternals.resolve('@prisma/schema-engine-wasm'));
   await mkdir(dirname(target), { recursive: true });
   await copyFile(join(wasmDir, 'schema_engine_bg.wasm'), target);
-}
-
-/** prisma/migrations of the package, whether this file runs from src/ or from dist/src/. */
-function findMigrationsDir(from: string): string {
-  for (let dir = from; ; dir = dirname(dir)) {
-    const candidate = join(dir, 'prisma', 'migrations');
-    if (existsSync(candidate)) return candidate;
-    if (dirname(dir) === dir) throw new Error(`no prisma/migrations folder above ${from}`);
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -73,10 +62,7 @@ async function withEngine<T>(
 }
 
 async function migrationsList() {
-  const names = (await readdir(MIGRATIONS_DIR, { withFileTypes: true }))
-    .filter((d) => d.isDirectory())
-    .map((d) => d.name)
-    .sort();
+  const names = await migrationNames();
   const migrationDirectories = await Promise.all(
     names.map(async (name) => ({
       path: name,

@@ -3,6 +3,7 @@
 import { loadConfig, requireGatewayToken } from '../config.js';
 import { createLogger } from '../logger.js';
 import { closeOnSignals, run } from '../lifecycle.js';
+import { redisDependency, requireDependencies } from '../readiness.js';
 import { UsageProducer } from './producer.js';
 import { ingestLimitsFromConfig } from './ingest-limits.js';
 import { buildIngestServer } from './server.js';
@@ -11,6 +12,12 @@ run('tally-ingest', async () => {
   const config = loadConfig();
   const gatewayToken = requireGatewayToken(config);
   const logger = createLogger(config.logLevel, 'tally-ingest');
+  const redis = redisDependency(config.redisUrl);
+  try {
+    await requireDependencies([redis]);
+  } finally {
+    redis.close();
+  }
   const producer = UsageProducer.fromConfig(config, logger);
   const server = buildIngestServer({
     producer,

@@ -5,7 +5,8 @@ import { fastify, LogController, type FastifyError } from 'fastify';
 import { loadConfig } from '../config.js';
 import type { UsageReportInput } from '../contract/index.js';
 import { sameSecret } from '../contract/secret.js';
-import type { Logger } from '../logger.js';
+import { errorLine, type Logger } from '../logger.js';
+import { registerReadyz, type Dependency } from '../readiness.js';
 import { InvalidReportError, RedisUnavailableError } from './errors.js';
 import {
   applyIngestLimits,
@@ -28,8 +29,11 @@ export interface IngestServerOptions {
   bodyLimitBytes?: number;
   /** Time, connection and nesting bounds; each defaults to its configuration default. */
   limits?: Partial<IngestLimits>;
-  /** Readiness probe; defaults to the producer's bounded PING. Must settle on its own. */
-  redisPing?: () => Promise<void>;
+  /**
+   * What GET /readyz reports, one entry each; defaults to Redis through the producer's
+   * bounded PING. The all-in-one process adds PostgreSQL and the batch queue.
+   */
+  dependencies?: readonly Dependency[];
 }
 
 const FASTIFY_ERRORS: Record<string, string> = {
@@ -45,7 +49,7 @@ export function buildIngestServer(options: IngestServerOptions) {
   const { producer, logger } = options;
   if (options.gatewayToken === '') throw new TypeError('gatewayToken must not be empty');
   const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
-  const ping = options.redisPing ?? (() => producer.ping());
+  const dependencies = options.dependencies ?? [producerRedis(producer)];
   const limits: IngestLimits = { ...DEFAULT_INGEST_LIMITS, ...options.limits };
 
   const server = fastify({
@@ -103,15 +107,7 @@ export function buildIngestServer(options: IngestServerOptions) {
 
   server.get('/healthz', () => ({ status: 'ok' }));
 
-  server.get('/readyz', async (_request, reply) => {
-    try {
-      await ping();
-      return { status: 'ready' };
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      return reply.code(503).send({ error: 'redis_unavailable', message });
-    }
-  });
+  registerReadyz(server, dependencies);
 
   server.post(INGEST_PATH, {
     // Runs before the body is read, so an unauthenticated client cannot make us parse it.
@@ -174,3 +170,18 @@ export function buildIngestServer(options: IngestServerOptions) {
 }
 
 export type IngestServer = ReturnType<typeof buildIngestServer>;
+
+/** Redis as the producer sees it: its own bounded PING. */
+function producerRedis(producer: Pick<UsageProducer, 'ping'>): Dependency {
+  return {
+    name: 'redis',
+    async check() {
+      try {
+        await producer.ping();
+        return { status: 'ok' };
+      } catch (error) {
+        return { status: 'unavailable', message: `Redis does not answer: ${errorLine(error)}` };
+      }
+    },
+  };
+}

@@ -3,7 +3,7 @@
 // can never store is isolated and rejected (isolation.ts); any other failure throws, so
 // BullMQ retries the batch; nothing is buffered in-process.
 // Must never delete a page before its commit, nor hand the pure core an I/O handle.
-import { DelayedError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import { streamKey } from '../contract/keys.js';
@@ -13,7 +13,7 @@ import { collectRefs } from './core/entities.js';
 import { parseEntries, resolveEntries } from './core/page.js';
 import type { ResolveSettings } from './core/resolve.js';
 import type { EntityLoader } from './entity-loader.js';
-import type { BatchJobData, BatchProgress, BatchResult } from './queues.js';
+import { invalidBatch, type BatchJobData, type BatchProgress, type BatchResult } from './queues.js';
 import { deleteEntries, readWindowPage } from './stream.js';
 import { commitIsolating } from './isolation.js';
 
@@ -31,17 +31,25 @@ export interface BatchIo {
 export interface BatchSettings extends ResolveSettings {
   keyPrefix: string;
   pageSize: number;
+  /** Window length: a batch must name one whole window (see invalidBatch). */
+  windowMs: number;
 }
 
 export function batchSettings(
   config: Pick<
     Config,
-    'keyPrefix' | 'pageSize' | 'rollupTimeZone' | 'bytesPerInputToken' | 'tokensPerOutputChunk'
+    | 'keyPrefix'
+    | 'pageSize'
+    | 'flushIntervalMs'
+    | 'rollupTimeZone'
+    | 'bytesPerInputToken'
+    | 'tokensPerOutputChunk'
   >,
 ): BatchSettings {
   return {
     keyPrefix: config.keyPrefix,
     pageSize: config.pageSize,
+    windowMs: config.flushIntervalMs,
     timeZone: config.rollupTimeZone,
     bytesPerInputToken: config.bytesPerInputToken,
     tokensPerOutputChunk: config.tokensPerOutputChunk,
@@ -58,6 +66,8 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
     job: Job<BatchJobData, BatchResult>,
     token?: string,
   ): Promise<BatchResult> {
+    const invalid = invalidBatch(job.id, job.data, settings.windowMs);
+    if (invalid !== undefined) throw new UnrecoverableError(`refused batch job: ${invalid}`);
     const { partition, windowStart, windowEnd } = job.data;
     const key = streamKey(settings.keyPrefix, partition);
     const log = io.logger.child({ job: job.id, partition, window: windowStart });

@@ -1,13 +1,48 @@
 // The worker's BullMQ queues: job data, job options, and how to open them. Batch
 // jobs are never removed on failure, so an exhausted batch stays visible and retryable.
 import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import { BATCH_QUEUE, SEALER_QUEUE } from '../contract/keys.js';
+import { errorLine } from '../logger.js';
+import { withTimeout, type Dependency } from '../readiness.js';
+import { BATCH_QUEUE, SEALER_QUEUE, batchJobId } from '../contract/keys.js';
 
 /** One sealed batch: the reports of one partition whose stream ids fall in [windowStart, windowEnd). */
 export interface BatchJobData {
   partition: number;
   windowStart: number;
   windowEnd: number;
+  /** The same window as ISO times, for people reading the dashboard. */
+  windowStartAt?: string;
+  windowEndAt?: string;
+}
+
+/** The most partitions a deployment can have (TALLY_PARTITIONS' upper bound). */
+const MAX_PARTITIONS = 1024;
+
+/**
+ * Why a batch job's data does not name a real (partition, window), or undefined when it
+ * does: the job id the sealer derives from them, a whole partition number, a window
+ * aligned to the flush interval and exactly one interval long. Anyone who can add a job
+ * (the dashboard can) must not make a worker read a stream or a range it never sealed.
+ */
+export function invalidBatch(
+  id: string | undefined,
+  data: BatchJobData,
+  windowMs: number,
+): string | undefined {
+  const { partition, windowStart, windowEnd } = data;
+  if (!Number.isInteger(partition) || partition < 0 || partition >= MAX_PARTITIONS) {
+    return `partition ${String(partition)} is not a partition number`;
+  }
+  if (!Number.isSafeInteger(windowStart) || windowStart < 0 || windowStart % windowMs !== 0) {
+    return `windowStart ${String(windowStart)} is not aligned to the ${windowMs} ms flush interval`;
+  }
+  if (windowEnd !== windowStart + windowMs) {
+    return `windowEnd ${String(windowEnd)} is not windowStart + ${windowMs} ms`;
+  }
+  if (id !== batchJobId(partition, windowStart)) {
+    return `job id ${String(id)} is not the sealer's id for this window (${batchJobId(partition, windowStart)})`;
+  }
+  return undefined;
 }
 
 export interface BatchResult {
@@ -49,4 +84,30 @@ export function openBatchQueue(
 
 export function openSealerQueue(connection: ConnectionOptions, prefix: string): Queue {
   return new Queue(SEALER_QUEUE, { connection, prefix });
+}
+
+/**
+ * The batch queue as /readyz shows it: paused or not (a paused queue commits nothing
+ * until someone resumes it) and how many batches wait or have failed. A paused queue
+ * does not make the process unready: it still serves, and the pause is an operator's act.
+ */
+export function batchQueueDependency(queue: Queue<BatchJobData, BatchResult>): Dependency {
+  return {
+    name: 'batches',
+    async check() {
+      try {
+        const [paused, counts] = await withTimeout(
+          Promise.all([
+            queue.isPaused(),
+            queue.getJobCounts('wait', 'active', 'delayed', 'failed'),
+          ]),
+          2_000,
+          'the batch queue',
+        );
+        return { status: 'ok', paused, ...counts };
+      } catch (error) {
+        return { status: 'unavailable', message: `batch queue: ${errorLine(error)}` };
+      }
+    },
+  };
 }

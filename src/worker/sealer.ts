@@ -68,7 +68,13 @@ export async function seal(deps: SealerDeps): Promise<number> {
     await deps.batches.addBulk(
       windows.map((w) => ({
         name: 'batch',
-        data: { partition, windowStart: w.start, windowEnd: w.end },
+        data: {
+          partition,
+          windowStart: w.start,
+          windowEnd: w.end,
+          windowStartAt: new Date(w.start).toISOString(),
+          windowEndAt: new Date(w.end).toISOString(),
+        },
         opts: { ...options, jobId: batchJobId(partition, w.start) },
       })),
     );

@@ -1,12 +1,12 @@
 // Starts a worker: the sealer (a BullMQ job scheduler tick) and the batch processor,
 // on their own Redis connections. Any number of workers may run against one Redis and
 // one PostgreSQL. `close()` releases the current batch between pages and closes all.
-import { Worker, type Queue } from 'bullmq';
+import { Worker, type Job, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BATCH_QUEUE, SEALER_QUEUE, parseStreamKey, streamKeyPattern } from '../contract/keys.js';
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
-import type { Logger } from '../logger.js';
+import { errorLine, type Logger } from '../logger.js';
 import { batchSettings, createBatchProcessor } from './batch-processor.js';
 import { EntityLoader } from './entity-loader.js';
 import { openBatchQueue, openSealerQueue, type BatchJobData, type BatchResult } from './queues.js';
@@ -100,8 +100,23 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
           },
         );
   batchWorker?.on('failed', (job, error) => {
+    if (job !== undefined && isFinalFailure(job, error)) {
+      // The one line an operator must see: this batch now waits in the failed set.
+      logger.error(
+        {
+          job: job.id,
+          partition: job.data.partition,
+          windowStart: new Date(job.data.windowStart).toISOString(),
+          windowEnd: new Date(job.data.windowEnd).toISOString(),
+          attempts: job.attemptsMade,
+          err: errorLine(error),
+        },
+        'batch failed for good: it stays in the failed set, with its reports in the stream, until retried from the dashboard',
+      );
+      return;
+    }
     logger.warn(
-      { job: job?.id, data: job?.data, attempt: job?.attemptsMade, err: error.message },
+      { job: job?.id, data: job?.data, attempt: job?.attemptsMade, err: errorLine(error) },
       'batch failed; BullMQ retries it with backoff until its attempts are spent',
     );
   });
@@ -119,11 +134,19 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       },
       { name: 'seal', opts: { removeOnComplete: true, removeOnFail: 100 } },
     );
-    const sealerWorker = new Worker(SEALER_QUEUE, () => seal(sealDeps), {
-      connection: bullConnection,
-      prefix,
-      concurrency: 1,
-    });
+    const pause = pauseWatch(batches, logger);
+    const sealerWorker = new Worker(
+      SEALER_QUEUE,
+      async () => {
+        await pause.check();
+        return seal(sealDeps);
+      },
+      {
+        connection: bullConnection,
+        prefix,
+        concurrency: 1,
+      },
+    );
     sealerWorker.on('error', (error) => logger.error({ err: error.message }, 'sealer error'));
     sealerWorker.on('failed', (_job, error) =>
       logger.warn({ err: error.message }, 'sealer tick failed; the next tick tries again'),
@@ -186,4 +209,34 @@ async function partitionCount(
     );
   }
   return highest + 1;
+}
+
+/** The last attempt of a batch, or an error BullMQ will not retry. */
+function isFinalFailure(job: Job<BatchJobData, BatchResult>, error: Error): boolean {
+  return error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+}
+
+/**
+ * Logs when the batch queue is paused (from the dashboard) and when it is resumed: a
+ * paused queue commits nothing, so a pause must never go unnoticed. Checked every sealer
+ * tick; while paused, a reminder once a minute.
+ */
+function pauseWatch(queue: Queue<BatchJobData, BatchResult>, logger: Logger) {
+  let paused = false;
+  let lastWarned = 0;
+  return {
+    async check(): Promise<void> {
+      const now = await queue.isPaused();
+      if (now && (!paused || Date.now() - lastWarned >= 60_000)) {
+        lastWarned = Date.now();
+        logger.warn(
+          { queue: queue.name },
+          'batch queue is paused: no batch is committed until it is resumed (dashboard)',
+        );
+      } else if (!now && paused) {
+        logger.info({ queue: queue.name }, 'batch queue resumed');
+      }
+      paused = now;
+    },
+  };
 }

@@ -44,7 +44,7 @@ describe('npm start', () => {
         TALLY_INGEST_PORT: String(port),
         TALLY_FLUSH_INTERVAL_MS: '500',
         TALLY_DASHBOARD_USER: 'ops',
-        TALLY_DASHBOARD_PASSWORD: 'pw',
+        TALLY_DASHBOARD_PASSWORD: 'e2e-dashboard-pw',
         LOG_LEVEL: 'warn',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -96,8 +96,16 @@ describe('npm start', () => {
       });
       await assertRollupsMatchAudit(db.prisma);
 
+      const ready = await fetch(`${base}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({
+        status: 'ok',
+        redis: { status: 'ok' },
+        postgres: { status: 'ok' },
+        batches: { status: 'ok', paused: false },
+      });
       expect((await fetch(`${base}/dashboard`)).status).toBe(401);
-      const auth = `Basic ${Buffer.from('ops:pw').toString('base64')}`;
+      const auth = `Basic ${Buffer.from('ops:e2e-dashboard-pw').toString('base64')}`;
       expect((await fetch(`${base}/dashboard`, { headers: { authorization: auth } })).status).toBe(
         200,
       );

@@ -209,14 +209,16 @@ describe('health endpoints', () => {
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await json(ready)).toEqual({ status: 'ready' });
+    expect(await json(ready)).toEqual({ status: 'ok', redis: { status: 'ok' } });
   });
 
   it('answers /readyz with 503 (and /healthz with 200) when Redis is unreachable', async () => {
     const { base } = await startServer({ redisUrl: `redis://127.0.0.1:${await closedPort()}` });
     const ready = await fetch(`${base}/readyz`);
     expect(ready.status).toBe(503);
-    expect((await json(ready))['error']).toBe('redis_unavailable');
+    const body = await json(ready);
+    expect(body).toMatchObject({ status: 'unavailable', redis: { status: 'unavailable' } });
+    expect(JSON.stringify(body['redis'])).toMatch(/Redis does not answer/);
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
   });
 });

@@ -3,7 +3,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createPrisma, type PrismaClient } from '../../src/db/client.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger, type Logger } from '../../src/logger.js';
 import { startWorker, type RunningWorker, type WorkerConfig } from '../../src/worker/worker.js';
 import { seedWorld } from '../../devkit/world.js';
 import { assertRollupsMatchAudit, outcomeOf, type Outcome } from './invariants.js';
@@ -38,7 +38,7 @@ export async function startTestWorker(
   prisma: PrismaClient,
   prefix: string,
   overrides: Partial<WorkerConfig> = {},
-  roles: { seal?: boolean; process?: boolean } = {},
+  roles: { seal?: boolean; process?: boolean; logger?: Logger } = {},
 ): Promise<RunningWorker> {
   return startWorker({
     config: testWorkerConfig(prefix, overrides),
@@ -76,7 +76,7 @@ export interface WorkerTestEnv {
   /** A worker on this test's database and prefix, closed after the test. */
   startWorker(
     overrides?: Partial<WorkerConfig>,
-    roles?: { seal?: boolean; process?: boolean },
+    roles?: { seal?: boolean; process?: boolean; logger?: Logger },
   ): Promise<RunningWorker>;
 }
 
