@@ -6,9 +6,19 @@ import { createPrisma } from '../db/client.js';
 import { createLogger } from '../logger.js';
 import { run } from '../lifecycle.js';
 import { UsageProducer } from '../producer/index.js';
-import { parseReplayArgs, replayRejected, ReplayUsageError } from './replay.js';
+import {
+  parseReplayArgs,
+  replayRejected,
+  REPLAY_USAGE,
+  ReplayUsageError,
+  wantsHelp,
+} from './replay.js';
 
 run('replay-rejected', async () => {
+  if (wantsHelp(process.argv.slice(2))) {
+    console.log(REPLAY_USAGE);
+    process.exit(0);
+  }
   let filter;
   try {
     filter = parseReplayArgs(process.argv.slice(2));

@@ -6,6 +6,7 @@
 // Must never delete a row before its report is acknowledged by Redis, nor a row that a
 // newer rejection rewrote meanwhile, nor touch a row whose raw report is not a report.
 import { parseArgs } from 'node:util';
+import { REJECT_REASONS } from '../worker/core/resolve.js';
 import { parseRawReport, type StoredReport, type UsageReportInput } from '../contract/report.js';
 import type { PrismaClient } from '../db/client.js';
 
@@ -23,8 +24,20 @@ export class ReplayUsageError extends Error {
   override readonly name = 'ReplayUsageError';
 }
 
-export const REPLAY_USAGE =
-  'usage: npm run replay-rejected -- [--reason <reason>] [--since <ISO time>] [--until <ISO time>]';
+export const REPLAY_USAGE = [
+  'usage: npm run replay-rejected -- [--reason <reason>] [--since <ISO time>] [--until <ISO time>]',
+  '',
+  'Puts recorded rejections (rejected_usage_reports) back on their partition streams, keeping',
+  'each report_id, once their cause is fixed; with no option, every reason. Needs DATABASE_URL,',
+  'REDIS_URL, TALLY_KEY_PREFIX and TALLY_PARTITIONS as the workers have them.',
+  '',
+  `reasons: ${REJECT_REASONS.join(', ')}`,
+].join('\n');
+
+/** Whether the arguments ask for the usage text (`--help` or `-h`). Pure. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
 
 function instant(flag: string, value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
@@ -61,6 +74,11 @@ export function parseReplayArgs(argv: string[]): ReplayFilter {
   }
   const reason = values.reason?.trim();
   if (reason === '') throw new ReplayUsageError(`--reason must not be empty\n${REPLAY_USAGE}`);
+  if (reason !== undefined && !(REJECT_REASONS as readonly string[]).includes(reason)) {
+    throw new ReplayUsageError(
+      `--reason ${reason} is not a rejection reason; known reasons: ${REJECT_REASONS.join(', ')}`,
+    );
+  }
   const filter = {
     reason,
     since: instant('--since', values.since),

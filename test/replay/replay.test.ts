@@ -1,7 +1,14 @@
-// The pure parts of `npm run replay-rejected`: its command line and which raw reports
-// can be replayed (the end-to-end replay is fault 6 in test/faults/).
+// `npm run replay-rejected`: its command line (parsed purely, and run as a process for
+// --help and a bad reason) and which raw reports can be replayed (the end-to-end replay is
+// fault 6 in test/faults/).
 import { describe, expect, it } from 'vitest';
-import { parseReplayArgs, replayable, ReplayUsageError } from '../../src/replay/replay.js';
+import { spawnSync } from 'node:child_process';
+import {
+  parseReplayArgs,
+  replayable,
+  ReplayUsageError,
+  wantsHelp,
+} from '../../src/replay/replay.js';
 
 describe('parseReplayArgs', () => {
   it('reads reason and time bounds', () => {
@@ -32,9 +39,39 @@ describe('parseReplayArgs', () => {
     [['--since', '2026-05-04', '--until', '2026-05-03'], /--since must be earlier/],
     [['--reasons', 'x'], /Unknown option/],
     [['unknown_user'], /positional|Unexpected argument/],
+    [
+      ['--reason', 'nosuch'],
+      /--reason nosuch is not a rejection reason; known reasons: invalid_report, /,
+    ],
   ])('refuses %j', (argv, message) => {
     expect(() => parseReplayArgs(argv)).toThrow(ReplayUsageError);
     expect(() => parseReplayArgs(argv)).toThrow(message);
+  });
+});
+
+describe('the replay-rejected command', () => {
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'src/replay/main.ts', ...args], {
+      encoding: 'utf8',
+      env: { PATH: process.env['PATH'] ?? '' },
+    });
+
+  it('prints its usage and the known reasons on --help, exit 0', () => {
+    expect(wantsHelp(['--reason', 'x', '-h'])).toBe(true);
+    expect(wantsHelp(['--reason', 'help'])).toBe(false);
+    const run = cli(['--help']);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('usage: npm run replay-rejected');
+    expect(run.stdout).toContain('unknown_user');
+  });
+
+  it('refuses an unknown reason with the known ones and a non-zero exit, before touching anything', () => {
+    const run = cli(['--reason', 'nosuch']);
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(
+      /--reason nosuch is not a rejection reason; known reasons: .*unknown_user/,
+    );
+    expect(run.stdout).toBe('');
   });
 });
 
