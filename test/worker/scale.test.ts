@@ -105,7 +105,13 @@ describe('scale', () => {
       const done = await worker.batches.getJobs(['completed']);
       return done.length > 0 ? done : undefined;
     });
-    expect(job?.data).toEqual({ partition: 0, windowStart, windowEnd: windowStart + windowMs });
+    expect(job?.data).toEqual({
+      partition: 0,
+      windowStart,
+      windowEnd: windowStart + windowMs,
+      windowStartAt: new Date(windowStart).toISOString(),
+      windowEndAt: new Date(windowStart + windowMs).toISOString(),
+    });
     expect(job?.returnvalue).toEqual({ committed: 1_050, duplicates: 0, rejected: {}, pages: 11 });
     expect(job?.progress).toEqual({
       pages: 11,
