@@ -1,5 +1,6 @@
 // Tally's configuration: every environment variable is read here, once, at start-up.
 // Owns parsing and defaults; must never be bypassed with process.env elsewhere.
+import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 
 /** A bad or missing variable. The message names the variable and what it should be. */
@@ -43,6 +44,7 @@ const envSchema = z.object({
   TALLY_ESTIMATED_TOKENS_PER_OUTPUT_CHUNK: int(1).default(1),
   TALLY_ROLLUP_TIMEZONE: timeZone.default('UTC'),
   TALLY_GATEWAY_TOKEN: str().optional(),
+  TALLY_GPUSTACK_JWT_SECRET: str().optional(),
   TALLY_INGEST_HOST: str().default('0.0.0.0'),
   TALLY_INGEST_PORT: int(0, 65535).default(8080),
   TALLY_INGEST_BODY_LIMIT_BYTES: int(1_024, 256 * 1024 * 1024).default(4 * 1024 * 1024),
@@ -138,6 +140,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.TALLY_GATEWAY_TOKEN !== undefined && e.TALLY_GPUSTACK_JWT_SECRET !== undefined) {
+    throw new ConfigError(
+      'invalid configuration:\n  TALLY_GATEWAY_TOKEN, TALLY_GPUSTACK_JWT_SECRET: set one, not both (the second derives the first)',
+    );
+  }
   return {
     redisUrl: e.REDIS_URL,
     databaseUrl: e.DATABASE_URL,
@@ -146,7 +153,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bytesPerInputToken: e.TALLY_ESTIMATED_BYTES_PER_INPUT_TOKEN,
     tokensPerOutputChunk: e.TALLY_ESTIMATED_TOKENS_PER_OUTPUT_CHUNK,
     rollupTimeZone: e.TALLY_ROLLUP_TIMEZONE,
-    gatewayToken: e.TALLY_GATEWAY_TOKEN,
+    gatewayToken:
+      e.TALLY_GPUSTACK_JWT_SECRET === undefined
+        ? e.TALLY_GATEWAY_TOKEN
+        : gpustackGatewayToken(e.TALLY_GPUSTACK_JWT_SECRET),
     ingestHost: e.TALLY_INGEST_HOST,
     ingestPort: e.TALLY_INGEST_PORT,
     ingestBodyLimitBytes: e.TALLY_INGEST_BODY_LIMIT_BYTES,
@@ -172,6 +182,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
+/**
+ * The token GPUStack writes into its gateway plugin's configuration: the lowercase hex of
+ * HMAC-SHA256(its jwt_secret_key, "gateway-metrics-push"). With it, Tally accepts a
+ * GPUStack gateway's reports without the operator copying the token by hand.
+ */
+export function gpustackGatewayToken(jwtSecret: string): string {
+  return createHmac('sha256', jwtSecret).update('gateway-metrics-push').digest('hex');
+}
+
 /** The database URL, for processes that touch PostgreSQL. */
 export function requireDatabaseUrl(config: Config): string {
   if (config.databaseUrl === undefined) {
@@ -186,7 +205,7 @@ export function requireDatabaseUrl(config: Config): string {
 export function requireGatewayToken(config: Config): string {
   if (config.gatewayToken === undefined) {
     throw new ConfigError(
-      'invalid configuration:\n  TALLY_GATEWAY_TOKEN: required by the ingest server (the value gateways send in X-GPUStack-Auth-Token)',
+      'invalid configuration:\n  TALLY_GATEWAY_TOKEN: required by the ingest server (the value gateways send in X-GPUStack-Auth-Token), or TALLY_GPUSTACK_JWT_SECRET to derive it as GPUStack does',
     );
   }
   return config.gatewayToken;

@@ -1,5 +1,11 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, requireDatabaseUrl } from '../src/config.js';
+import {
+  ConfigError,
+  gpustackGatewayToken,
+  loadConfig,
+  requireDatabaseUrl,
+} from '../src/config.js';
 
 describe('config', () => {
   it('applies the documented defaults to an empty environment', () => {
@@ -75,5 +81,31 @@ describe('config', () => {
 
   it('names DATABASE_URL when a process needs it and it is missing', () => {
     expect(() => requireDatabaseUrl(loadConfig({}))).toThrow(/DATABASE_URL: required/);
+  });
+});
+
+describe('the gateway token', () => {
+  it('is derived from GPUStack’s jwt_secret_key exactly as GPUStack derives it', () => {
+    // Lowercase hex of HMAC-SHA256(key = jwt_secret_key, message = "gateway-metrics-push"),
+    // computed independently of the code under test (RFC 2104 by hand over node:crypto's hash).
+    const secret = 'gpustack-jwt-secret';
+    const block = 64;
+    const key = Buffer.alloc(block);
+    Buffer.from(secret).copy(key);
+    const pad = (byte: number) => Buffer.from(key.map((b) => b ^ byte));
+    const inner = createHash('sha256')
+      .update(Buffer.concat([pad(0x36), Buffer.from('gateway-metrics-push')]))
+      .digest();
+    const expected = createHash('sha256')
+      .update(Buffer.concat([pad(0x5c), inner]))
+      .digest('hex');
+    expect(gpustackGatewayToken(secret)).toBe(expected);
+    expect(loadConfig({ TALLY_GPUSTACK_JWT_SECRET: secret }).gatewayToken).toBe(expected);
+  });
+
+  it('refuses both ways of giving it at once, naming both variables', () => {
+    const both = { TALLY_GATEWAY_TOKEN: 't', TALLY_GPUSTACK_JWT_SECRET: 's' };
+    expect(() => loadConfig(both)).toThrow(ConfigError);
+    expect(() => loadConfig(both)).toThrow(/TALLY_GATEWAY_TOKEN, TALLY_GPUSTACK_JWT_SECRET/);
   });
 });

@@ -74,7 +74,10 @@ export const reportSchema = z.object({
     .max(MAX_REPORT_ID_LENGTH)
     .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
     .optional(),
-  model: z.string().trim().min(1, 'must not be empty').max(MAX_STRING_LENGTH).refine(noNul, NO_NUL),
+  // GPUStack's gateway sends "" when neither request nor response names a model, and never
+  // retries: such a report is accepted and rejected by the worker as empty_model, so it is
+  // kept (and replayable) instead of lost on a 400.
+  model: z.string().trim().max(MAX_STRING_LENGTH).refine(noNul, NO_NUL),
   input_token: count(0, MAX_TOKEN_COUNT),
   output_token: count(0, MAX_TOKEN_COUNT),
   total_token: count(0, MAX_TOKEN_COUNT),

@@ -100,8 +100,6 @@ describe('report contract', () => {
 
   it.each([
     [{}, 'model'],
-    [{ model: '' }, 'model'],
-    [{ model: '   ' }, 'model'],
     [{ model: 42 }, 'model'],
     [{ model: 'x'.repeat(256) }, 'model'],
     [{ model: 'm', input_token: -1 }, 'input_token'],
@@ -144,8 +142,14 @@ describe('report contract', () => {
     expect(result.ok).toBe(true);
   });
 
+  it('accepts an empty or blank model, as GPUStack does (the worker rejects it as empty_model)', () => {
+    expect(parseReport({ model: '' })).toMatchObject({ ok: true, report: { model: '' } });
+    expect(parseReport({ model: '   ' })).toMatchObject({ ok: true, report: { model: '' } });
+    expect(parseReport({})).toMatchObject({ ok: false });
+  });
+
   it('lists every problem, not only the first', () => {
-    expect(problems({ model: '', input_token: -1, operation: 'x' })).toHaveLength(3);
+    expect(problems({ model: 7, input_token: -1, operation: 'x' })).toHaveLength(3);
   });
 
   it('rejects a body that is not an object', () => {

@@ -29,7 +29,9 @@ describe("import { UsageProducer } from 'tally/producer'", () => {
     const producer = new UsageProducer({ redis: t.redis, keyPrefix: t.prefix, partitions: 2 });
     const report: UsageReportInput = sampleReport({ report_id: 'by-name-1' });
     expect(await producer.report(report)).toBe('by-name-1');
-    await expect(producer.report({ model: '' })).rejects.toBeInstanceOf(InvalidReportError);
+    await expect(producer.report({ model: 'm', input_token: -1 })).rejects.toBeInstanceOf(
+      InvalidReportError,
+    );
     const entries = await readStreams(t.redis, t.prefix, 2);
     expect(entries.map((e) => e.report['report_id'])).toEqual(['by-name-1']);
     await producer.close();

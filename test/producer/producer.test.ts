@@ -89,7 +89,7 @@ describe('UsageProducer.report', () => {
 
   it('rejects an invalid report with every problem and writes nothing', async () => {
     const error = await expectRejection(
-      producer().report({ model: '', input_token: -1, output_token: 1.5 }),
+      producer().report({ model: 'x'.repeat(256), input_token: -1, output_token: 1.5 }),
       InvalidReportError,
     );
     expect(error.problems.map((p) => p.path).sort()).toEqual([

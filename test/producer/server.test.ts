@@ -92,7 +92,7 @@ describe('POST /v2/usage/gateway-metrics', () => {
       sampleReport(),
       sampleReport(),
       sampleReport({ input_token: -5 }),
-      sampleReport({ model: '', completed: 'yes' }),
+      sampleReport({ model: 7, completed: 'yes' }),
     ];
     const response = await post(JSON.stringify(reports));
     expect(response.status).toBe(400);
@@ -243,7 +243,7 @@ describe('logging', () => {
     const { post } = await startServer();
     for (let i = 0; i < 30; i++) {
       await post('{}', { 'x-gpustack-auth-token': 'nope' });
-      await post('{"model": ""}');
+      await post('{"model": 42}');
     }
     const warnings = logLines
       .map((line) => JSON.parse(line) as { level: number; statusCode?: number })

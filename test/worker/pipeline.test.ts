@@ -3,7 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { enqueue, rid, xaddRaw } from '../support/fixtures.js';
 import { streamLength, waitForOutcome, useWorkerTestEnv } from '../support/pipeline.js';
-import { waitFor } from '../support/services.js';
+import { REDIS_URL, waitFor } from '../support/services.js';
+import { silentLogger } from '../../src/logger.js';
+import { UsageProducer } from '../../src/producer/producer.js';
+import { INGEST_PATH, buildIngestServer } from '../../src/producer/server.js';
 
 const env = useWorkerTestEnv();
 
@@ -46,11 +49,47 @@ describe('worker pipeline', () => {
     ).toBe(true);
   });
 
+  it("keeps a report with an empty model, posted the way GPUStack's gateway posts it, as rejected empty_model", async () => {
+    const producer = new UsageProducer({
+      redis: REDIS_URL,
+      partitions: 2,
+      keyPrefix: env.r.prefix,
+    });
+    const server = buildIngestServer({ producer, gatewayToken: 'gw', logger: silentLogger });
+    env.defer(async () => {
+      await server.close();
+      await producer.close();
+    });
+    const base = await server.listen({ host: '127.0.0.1', port: 0 });
+    // One object per POST, no report_id, model "" (a speech-to-text request without one).
+    const answer = await fetch(`${base}${INGEST_PATH}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-gpustack-auth-token': 'gw' },
+      body: JSON.stringify({
+        model: '',
+        input_token: 0,
+        output_token: 0,
+        request_count: 1,
+        completed: true,
+        started_at: Date.now() - 1000,
+        completed_at: Date.now(),
+        user_id: 1,
+        organization_id: '1',
+      }),
+    });
+    expect(answer.status).toBe(200);
+    const { report_ids: ids } = (await answer.json()) as { report_ids: string[] };
+    await env.startWorker();
+    expect(await waitForOutcome(env.db.prisma, ids)).toEqual({ committed: 0, rejected: 1 });
+    const [row] = await env.db.prisma.rejectedUsageReport.findMany();
+    expect(row).toMatchObject({ reportId: ids[0], reason: 'empty_model' });
+  });
+
   it('rejects poison entries with a reason and commits the rest of the window', async () => {
     const good = await enqueue(env.r.redis, env.r.prefix, [{ model: 'qwen3-8b', model_id: 1 }]);
     const [notJson] = await xaddRaw(env.r.redis, env.r.prefix, 0, ['{not json']);
     const bad = rid('bad');
-    await xaddRaw(env.r.redis, env.r.prefix, 0, [JSON.stringify({ report_id: bad, model: '' })]);
+    await xaddRaw(env.r.redis, env.r.prefix, 0, [JSON.stringify({ report_id: bad, model: 42 })]);
     await env.startWorker();
     const ids = [...good, `stream:0:${notJson}`, bad];
     expect(await waitForOutcome(env.db.prisma, ids)).toEqual({ committed: 1, rejected: 2 });

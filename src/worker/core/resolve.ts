@@ -8,6 +8,7 @@ import { calendarDate, reportInstant } from './when.js';
 
 export const REJECT_REASONS = [
   'invalid_report',
+  'empty_model',
   'missing_model_and_provider',
   'unknown_model',
   'model_name_mismatch',
@@ -76,6 +77,9 @@ export function resolveReport(
   entities: Entities,
   ctx: ResolveContext,
 ): Resolution {
+  if (report.model === '') {
+    return reject('empty_model', 'the report names no model (model is empty)');
+  }
   if (report.model_id === null && report.provider_id === null) {
     return reject('missing_model_and_provider', 'report has neither model_id nor provider_id');
   }

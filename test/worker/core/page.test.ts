@@ -35,11 +35,11 @@ describe('parseEntries', () => {
   });
 
   it('rejects a contract failure under its own report_id, listing every problem', () => {
-    const raw = json({ report_id: 'bad-1', model: '', input_token: -1 });
+    const raw = json({ report_id: 'bad-1', model: 42, input_token: -1 });
     const { rejected } = parseEntries([entry(raw)], 0);
     expect(rejected).toHaveLength(1);
     expect(rejected[0]).toMatchObject({ reportId: 'bad-1', reason: 'invalid_report', raw });
-    expect(rejected[0]?.message).toContain('model: must not be empty');
+    expect(rejected[0]?.message).toMatch(/model: .*expected string/);
     expect(rejected[0]?.message).toContain('input_token: ');
   });
 
@@ -49,7 +49,7 @@ describe('parseEntries', () => {
     { name: 'too long', id: 'x'.repeat(129) },
     { name: 'holding NUL', id: 'a\u0000b' },
   ])('names a contract failure whose report_id is $name after its stream position', ({ id }) => {
-    const raw = json({ report_id: id, model: '' });
+    const raw = json({ report_id: id, model: 42 });
     const { rejected } = parseEntries([entry(raw, T, 1)], 3);
     expect(rejected[0]).toMatchObject({ reportId: `stream:3:${T}-1`, reason: 'invalid_report' });
   });
@@ -144,7 +144,7 @@ describe('parseEntries', () => {
       entry(json({ report_id: 'g1', model: 'm', model_id: 1 }), T, 0),
       entry('nope', T, 1),
       entry(json({ report_id: 'g2', model: 'm', model_id: 1 }), T, 2),
-      entry(json({ report_id: 'b1', model: '' }), T, 3),
+      entry(json({ report_id: 'b1', model: 42 }), T, 3),
       entry(json({ report_id: 'g3', model: 'm', model_id: 1 }), T + 1, 0),
       entry(json({ model: 'm' }), T + 1, 1),
     ];

@@ -69,6 +69,8 @@ function row(input: UsageReportInput, ctx: Partial<ResolveContext> = {}): AuditR
 
 describe('resolveReport validation', () => {
   it.each([
+    // GPUStack's gateway sends model "" when nothing names one: kept as a rejection.
+    { reason: 'empty_model', report: { model: '', model_id: 1 }, message: 'names no model' },
     {
       reason: 'missing_model_and_provider',
       report: { model: 'qwen3-8b', user_id: 2 },
