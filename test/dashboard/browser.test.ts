@@ -100,13 +100,13 @@ describe('the dashboard in a browser', () => {
     await waitFor('stream drained', async () =>
       (await streamLength(env.r.redis, env.r.prefix, 2)) === 0 ? true : undefined,
     );
-    const done = await waitFor('the batch to complete', async () =>
-      (await worker.batches.getJob(String(failed.id)))?.finishedOn !== undefined &&
-      (await worker.batches.getJobState(String(failed.id))) === 'completed'
-        ? true
-        : undefined,
+    await waitFor('the batch to complete', async () =>
+      (await worker.batches.getJobState(String(failed.id))) === 'completed' ? true : undefined,
     );
-    expect(done).toBe(true);
+    expect((await worker.batches.getJob(String(failed.id)))?.returnvalue).toMatchObject({
+      committed: 2,
+      duplicates: 0,
+    });
     await page.goto(`${base}${DASHBOARD_PATH}/queue/batches?status=completed`);
     await page.getByText(String(failed.id)).first().waitFor();
     expect(outside).toEqual([]);

@@ -1,0 +1,81 @@
+// The invariant oracle itself (src/db/checks.ts): it must flag each way invariant 2 can
+// break, or every "invariant 2 holds" in tests, the demo and the bench proves nothing.
+// Each case commits real reports through a worker, corrupts the tables by SQL, and
+// expects the corruption reported; the tables are emptied before the file's own check.
+import { describe, expect, it } from 'vitest';
+import { rollupMismatches } from '../../src/db/checks.js';
+import { enqueue } from '../support/fixtures.js';
+import { useWorkerTestEnv, waitForOutcome } from '../support/pipeline.js';
+
+const env = useWorkerTestEnv();
+const day = Date.UTC(2026, 10, 20, 12);
+
+async function commitTwoKeys(): Promise<void> {
+  const ids = await enqueue(env.r.redis, env.r.prefix, [
+    {
+      model: 'qwen3-8b',
+      model_id: 1,
+      user_id: 1,
+      input_token: 10,
+      completed: true,
+      completed_at: day,
+    },
+    {
+      model: 'qwen3-8b',
+      model_id: 1,
+      user_id: 1,
+      input_token: 20,
+      completed: true,
+      completed_at: day,
+    },
+    {
+      model: 'qwen3-8b',
+      model_id: 1,
+      user_id: 2,
+      input_token: 5,
+      completed: true,
+      completed_at: day,
+    },
+  ]);
+  await env.startWorker();
+  expect(await waitForOutcome(env.db.prisma, ids)).toEqual({ committed: 3, rejected: 0 });
+  expect(await rollupMismatches(env.db.prisma)).toEqual([]);
+  env.defer(() => env.db.reset()); // leave no corruption for the after-test check
+}
+
+describe('rollupMismatches', () => {
+  it('flags a rollup whose counts differ from its audit rows', async () => {
+    await commitTwoKeys();
+    await env.db.prisma.$executeRaw`
+      UPDATE model_usages SET prompt_token_count = prompt_token_count + 1 WHERE user_id = 1`;
+    const found = await rollupMismatches(env.db.prisma);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ rollup: '31/0/0/2', audit: '30/0/0/2' });
+    expect(found[0]?.key).toContain('qwen3-8b');
+  });
+
+  it('flags a rollup that lost one of its audit rows', async () => {
+    await commitTwoKeys();
+    await env.db.prisma.$executeRaw`
+      DELETE FROM model_usage_details
+      WHERE id = (SELECT min(id) FROM model_usage_details WHERE user_id = 1)`;
+    const found = await rollupMismatches(env.db.prisma);
+    expect(found).toHaveLength(1);
+    expect(found[0]?.rollup).toBe('30/0/0/2');
+    expect(found[0]?.audit).toMatch(/^(10|20)\/0\/0\/1$/);
+  });
+
+  it('flags a rollup with no audit rows at all, and audit rows with no rollup', async () => {
+    await commitTwoKeys();
+    await env.db.prisma.$executeRaw`
+      INSERT INTO model_usages (date, model_id, model_name, user_id, prompt_token_count,
+        completion_token_count, prompt_cached_token_count, request_count)
+      VALUES ('2026-11-21', 1, 'qwen3-8b', 3, 7, 0, 0, 1)`;
+    await env.db.prisma.$executeRaw`DELETE FROM model_usages WHERE user_id = 2`;
+    const found = await rollupMismatches(env.db.prisma);
+    expect(found.map((m) => [m.rollup, m.audit]).sort()).toEqual([
+      ['', '5/0/0/1'],
+      ['7/0/0/1', ''],
+    ]);
+  });
+});
