@@ -62,7 +62,7 @@ const envSchema = z.object({
   TALLY_WORKER_CONCURRENCY: int(1, 64).default(2),
   TALLY_BATCH_ATTEMPTS: int(1, 1000).default(12),
   TALLY_BATCH_BACKOFF_MS: int(1, 3_600_000).default(2_000),
-  TALLY_BATCH_LOCK_MS: int(1_000, 600_000).default(30_000),
+  TALLY_BATCH_LOCK_MS: int(1_000, 600_000).default(5_000),
   TALLY_ENTITY_CACHE_MS: int(0, 3_600_000).default(5_000),
   TALLY_DASHBOARD_HOST: str().default('0.0.0.0'),
   TALLY_DASHBOARD_PORT: int(0, 65535).default(8081),
@@ -116,7 +116,7 @@ export interface Config {
   workerConcurrency: number;
   batchAttempts: number;
   batchBackoffMs: number;
-  /** How long a batch's lock lives without renewal: a dead worker's batch is retaken after about twice this. */
+  /** How long a batch's lock lives without renewal (renewed every half of it): a dead worker's batch is retaken within about twice this. */
   batchLockMs: number;
   entityCacheMs: number;
   dashboardHost: string;

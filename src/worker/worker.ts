@@ -95,8 +95,11 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
             // Batches are idempotent, so a batch whose worker died is simply run again,
             // by whichever worker's stalled check finds its lock expired.
             maxStalledCount: 1000,
+            // A live worker renews its lock every lockDuration / 2; a dead one's lock
+            // expires, and two stalled checks later (half a lock apart) the batch is
+            // back in the queue: taken over within ~2 × TALLY_BATCH_LOCK_MS.
             lockDuration: config.batchLockMs,
-            stalledInterval: config.batchLockMs,
+            stalledInterval: Math.max(500, Math.round(config.batchLockMs / 2)),
           },
         );
   batchWorker?.on('failed', (job, error) => {

@@ -63,8 +63,7 @@ function workerEnv(prefix: string, pageSize: number): Record<string, string> {
     TALLY_PAGE_SIZE: String(pageSize),
     TALLY_ENTITY_CACHE_MS: '0',
     TALLY_BATCH_BACKOFF_MS: '200',
-    // A dead worker's batch is retaken after ~2 × 2 s instead of ~60 s.
-    TALLY_BATCH_LOCK_MS: '2000',
+    // TALLY_BATCH_LOCK_MS at its default: a dead worker's batch is taken over within 15 s.
   };
 }
 
@@ -72,7 +71,12 @@ async function committed(): Promise<number> {
   return db.prisma.modelUsageDetail.count();
 }
 
-async function finishAndCheck(scenario: string, prefix: string, ids: string[], extra: string) {
+async function finishAndCheck(
+  scenario: string,
+  prefix: string,
+  ids: string[],
+  extra: string,
+): Promise<void> {
   const rescuer = spawnWorker(workerEnv(prefix, 2_000));
   children.push(rescuer);
   await waitFor(
@@ -127,12 +131,26 @@ describe('fault 1: a worker killed with SIGKILL', () => {
     expect(atKill.committed).toBeLessThan(ids.length);
     expect(atKill.inStream).toBeGreaterThan(0);
 
-    await finishAndCheck(
+    // With the default lock, the dead worker's batch is taken over within 15 s of the kill.
+    const killedAt = performance.now();
+    const rescue = finishAndCheck(
       'worker SIGKILL mid-batch',
       prefix,
       ids,
       `at kill ${atKill.committed} committed, ${atKill.inStream} still in the stream`,
     );
+    await waitFor(
+      'the batch taken over (a commit after the kill)',
+      async () => ((await committed()) > atKill.committed ? true : undefined),
+      15_000,
+      50,
+    );
+    const takeoverMs = performance.now() - killedAt;
+    console.log(
+      `[fault] worker SIGKILL mid-batch: batch taken over ${Math.round(takeoverMs)} ms after the kill (default TALLY_BATCH_LOCK_MS)`,
+    );
+    expect(takeoverMs).toBeLessThan(15_000);
+    await rescue;
   });
 
   it('between a page commit and its stream deletion: the rerun adds nothing', async () => {
