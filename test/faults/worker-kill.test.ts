@@ -7,7 +7,7 @@ import { seedWorld } from '../support/fixtures.js';
 import { createTestDatabase, uniqueName, waitFor, type TestDatabase } from '../support/services.js';
 import { assertRollupsMatchAudit } from '../support/invariants.js';
 import { streamLength } from '../support/pipeline.js';
-import { printLine, tallyOf } from './support/accounting.js';
+import { printLine, waitSettled } from './support/accounting.js';
 import { spawnWorker, type Child } from './support/processes.js';
 import { startDedicatedRedis, type DedicatedRedis } from './support/redis-server.js';
 
@@ -79,20 +79,15 @@ async function finishAndCheck(
 ): Promise<void> {
   const rescuer = spawnWorker(workerEnv(prefix, 2_000));
   children.push(rescuer);
-  await waitFor(
-    'every report committed and the stream empty',
-    async () => {
-      if (rescuer.exited()) throw new Error(`rescuer exited: ${rescuer.output()}`);
-      const t = await tallyOf(db.prisma, ids);
-      return t.committed + t.rejected === t.sent &&
-        (await streamLength(redis.admin(), prefix, 1)) === 0
-        ? true
-        : undefined;
-    },
-    90_000,
-    200,
-  );
-  const tally = await tallyOf(db.prisma, ids);
+  const tally = await waitSettled({
+    prisma: db.prisma,
+    redis: redis.admin(),
+    prefix,
+    partitions: 1,
+    ids,
+    timeoutMs: 90_000,
+    watch: [{ name: 'rescuer', exited: () => rescuer.exited(), output: () => rescuer.output() }],
+  });
   printLine(scenario, tally, extra);
   await assertRollupsMatchAudit(db.prisma);
   expect(tally).toEqual({
