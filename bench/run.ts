@@ -23,6 +23,13 @@ import { createUuidV7 } from '../src/producer/ids.js';
 import { UsageProducer } from '../src/producer/producer.js';
 import { INGEST_PATH, TOKEN_HEADER } from '../src/producer/server.js';
 import type { WorkerConfig } from '../src/worker/worker.js';
+import {
+  deleteKeys,
+  dropDatabase,
+  LOCAL_DATABASE_URL,
+  recreateDatabase,
+  streamLength,
+} from '../devkit/services.js';
 import { fillBacklog, reportInput, rng, seedWorld } from './data.js';
 import type { IngestChildOptions } from './ingest-child.js';
 import type { LoadOptions, LoadResult } from './http-load.js';
@@ -32,7 +39,6 @@ import type { FromWorker, WorkerChildOptions } from './worker-child.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BENCH_DATABASE = 'tally_bench';
-const LOCAL_SERVER = 'postgresql://postgres@127.0.0.1:5432/postgres';
 const PARTITIONS = 8;
 const TOKEN = 'bench-token';
 /** Longest a drain may take before the run gives up on it (the whole bench must fit 5 min). */
@@ -47,7 +53,7 @@ const cpuProf = args.includes('--cpu-prof');
 const wants = (section: string) => only === undefined || only.includes(section);
 
 const config = loadConfig();
-const serverUrl = config.databaseUrl ?? LOCAL_SERVER;
+const serverUrl = config.databaseUrl ?? LOCAL_DATABASE_URL;
 const benchUrl = (() => {
   const url = new URL(serverUrl);
   url.pathname = `/${BENCH_DATABASE}`;
@@ -95,45 +101,18 @@ const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
 let pool: pg.Pool;
 let prisma: PrismaClient;
 
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 async function setUp(): Promise<void> {
-  await adminQuery(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`);
-  await adminQuery(`CREATE DATABASE ${BENCH_DATABASE}`);
+  await recreateDatabase(serverUrl, BENCH_DATABASE);
   await migrate(benchUrl);
   prisma = createPrisma(benchUrl, { max: 4 });
   pool = new pg.Pool({ connectionString: benchUrl, max: 4 });
   await seedWorld(prisma);
 }
 
-async function deleteKeys(pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
-
 async function truncateResults(): Promise<void> {
   await pool.query(
     'TRUNCATE model_usages, model_usage_details, rejected_usage_reports RESTART IDENTITY',
   );
-}
-
-async function streamLength(prefix: string, partitions: number): Promise<number> {
-  const pipeline = redis.pipeline();
-  for (let p = 0; p < partitions; p += 1) pipeline.xlen(streamKey(prefix, p));
-  const results = (await pipeline.exec()) ?? [];
-  return results.reduce((sum, [, n]) => sum + Number(n), 0);
 }
 
 /** Every report sent is committed or rejected, and invariant 2 holds; a failure fails the run. */
@@ -210,7 +189,7 @@ async function waitDrained(
 ): Promise<number> {
   for (;;) {
     check();
-    if ((await streamLength(prefix, partitions)) === 0) break;
+    if ((await streamLength(redis, prefix, partitions)) === 0) break;
     if (performance.now() - started > DRAIN_TIMEOUT_MS) {
       failed = true;
       say(`  drain timed out after ${DRAIN_TIMEOUT_MS} ms`);
@@ -387,7 +366,7 @@ async function benchProducer(): Promise<void> {
     for (const mode of Object.keys(modes) as (keyof typeof modes)[]) {
       const seconds = await timeIt(modes[mode]);
       rates[mode].push(N / seconds);
-      await deleteKeys(`${prefix}:*`);
+      await deleteKeys(redis, `${prefix}:*`);
     }
   }
   await producer.close();
@@ -470,7 +449,7 @@ async function benchHttp(): Promise<void> {
         say(`  ${name}: ${result.errors} non-200 answers`);
       }
       results[name]?.push(result);
-      await deleteKeys(`${prefix}:*`);
+      await deleteKeys(redis, `${prefix}:*`);
     }
   }
   load.disconnect();
@@ -571,7 +550,7 @@ async function benchDrain(): Promise<void> {
     });
   });
   const seedRate = seedFill.sent / seedSeconds;
-  await deleteKeys(`${seedPrefix}:*`);
+  await deleteKeys(redis, `${seedPrefix}:*`);
   await truncateResults();
 
   // Tally's worker.
@@ -587,7 +566,7 @@ async function benchDrain(): Promise<void> {
   drainRate = backlog.sent / run.seconds;
   drainRss = run.peakRssBytes;
   await verify('drain 200k', backlog.sent);
-  await deleteKeys(`${prefix}:*`);
+  await deleteKeys(redis, `${prefix}:*`);
 
   figure({
     section: 'drain',
@@ -734,7 +713,7 @@ async function benchLatency(): Promise<void> {
     say(`  ${failures} report() calls failed, ${sentAt.size} reports not observed committed`);
   }
   await verify('latency', sent - failures);
-  await deleteKeys(`${prefix}:*`);
+  await deleteKeys(redis, `${prefix}:*`);
   latencies.sort((a, b) => a - b);
   const targetMs = LATENCY_FLUSH_MS + 2_000;
   figure({
@@ -795,7 +774,7 @@ async function benchMemory(): Promise<void> {
   const bytes = await streamBytes(prefix, PARTITIONS);
   const run = await drainWithDeployedWorker(prefix, PARTITIONS);
   await verify(`memory ${fmt(size)}`, backlog.sent);
-  await deleteKeys(`${prefix}:*`);
+  await deleteKeys(redis, `${prefix}:*`);
   await truncateResults();
   const mb = (b: number) => b / 1024 / 1024;
   figure({
@@ -858,7 +837,7 @@ async function benchScaling(): Promise<void> {
     });
     const run = await drainWith(prefix, r.partitions, r.workers);
     await verify(`scaling w${r.workers} p${r.partitions}`, backlog.sent);
-    await deleteKeys(`${prefix}:*`);
+    await deleteKeys(redis, `${prefix}:*`);
     const rate = backlog.sent / run.seconds;
     if (i === 0) reference = rate;
     figure({
@@ -927,12 +906,10 @@ async function main(): Promise<void> {
     failed = true;
     console.error('bench failed:', error);
   } finally {
-    await deleteKeys(`${basePrefix}*`).catch(() => undefined);
+    await deleteKeys(redis, `${basePrefix}*`).catch(() => undefined);
     await pool?.end().catch(() => undefined);
     await prisma?.$disconnect().catch(() => undefined);
-    await adminQuery(`DROP DATABASE IF EXISTS ${BENCH_DATABASE} WITH (FORCE)`).catch(
-      () => undefined,
-    );
+    await dropDatabase(serverUrl, BENCH_DATABASE).catch(() => undefined);
     redis.disconnect();
   }
   const seconds = (performance.now() - started) / 1000;

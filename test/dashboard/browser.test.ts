@@ -8,10 +8,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARD_PATH, registerDashboard } from '../../src/dashboard/dashboard.js';
 import { silentLogger } from '../../src/logger.js';
-import { enqueue } from '../support/fixtures.js';
 import {
-  cuttableDatabase,
-  startTestWorker,
+  exhaustedBatch,
   streamLength,
   useWorkerTestEnv,
   waitForOutcome,
@@ -19,7 +17,7 @@ import {
 import { waitFor } from '../support/services.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-export const SCREENSHOT = 'test-results/dashboard-failed-batch.png';
+const SCREENSHOT = 'test-results/dashboard-failed-batch.png';
 const env = useWorkerTestEnv();
 const auth = { user: 'ops', password: 'browser-test-pass' };
 let browser: Browser;
@@ -38,17 +36,7 @@ afterAll(async () => {
 
 describe('the dashboard in a browser', () => {
   it('shows a failed batch, retries it on a click, and the batch commits its reports once', async () => {
-    const { prisma, proxy } = await cuttableDatabase(env);
-    proxy.cut();
-    const ids = await enqueue(env.r.redis, env.r.prefix, [
-      { model: 'qwen3-8b', model_id: 1, input_token: 5, completed: true },
-      { model: 'qwen3-8b', model_id: 1, input_token: 6, completed: true },
-    ]);
-    const worker = await startTestWorker(prisma, env.r.prefix, {
-      batchAttempts: 2,
-      batchBackoffMs: 50,
-    });
-    env.defer(() => worker.close());
+    const { ids, proxy, worker, failed } = await exhaustedBatch(env);
     const app = Fastify({ loggerInstance: silentLogger, disableRequestLogging: true });
     await registerDashboard(
       app,
@@ -58,10 +46,6 @@ describe('the dashboard in a browser', () => {
     );
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
     env.defer(() => app.close());
-    const failed = await waitFor('the batch to exhaust its attempts', async () => {
-      const [job] = await worker.batches.getJobs(['failed']);
-      return job;
-    });
 
     const context = await browser.newContext({
       httpCredentials: { username: auth.user, password: auth.password },

@@ -17,10 +17,8 @@ import {
   type DashboardSettings,
 } from '../../src/dashboard/dashboard.js';
 import type { RunningWorker } from '../../src/worker/worker.js';
-import { enqueue } from '../support/fixtures.js';
 import {
-  cuttableDatabase,
-  startTestWorker,
+  exhaustedBatch,
   streamLength,
   useWorkerTestEnv,
   waitForOutcome,
@@ -85,30 +83,14 @@ describe('dashboard configuration', () => {
 
 describe('dashboard', () => {
   it('keeps an exhausted batch in the failed set, logs it once as an error, and commits it once when retried', async () => {
-    const { prisma, proxy } = await cuttableDatabase(env);
-    proxy.cut();
-    const ids = await enqueue(env.r.redis, env.r.prefix, [
-      { model: 'qwen3-8b', model_id: 1, input_token: 5, completed: true },
-      { model: 'qwen3-8b', model_id: 1, input_token: 6, completed: true },
-    ]);
     const lines: Record<string, unknown>[] = [];
     const logger = pino(
       { level: 'info' },
       { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) },
     );
-    const worker = await startTestWorker(
-      prisma,
-      env.r.prefix,
-      { batchAttempts: 2, batchBackoffMs: 50 },
-      { logger },
-    );
-    env.defer(() => worker.close());
+    const { ids, proxy, worker, failed } = await exhaustedBatch(env, logger);
     const base = await serve(worker, { ...auth, allowedHosts: ['127.0.0.1'] });
 
-    const failed = await waitFor('the batch to exhaust its attempts', async () => {
-      const [job] = await worker.batches.getJobs(['failed']);
-      return job;
-    });
     expect(failed.attemptsMade).toBe(2);
     expect(failed.data).toMatchObject({ partition: 0 });
     expect(failed.data.windowStartAt).toBe(new Date(failed.data.windowStart).toISOString());

@@ -8,11 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseEntitiesFile, EntitiesFileError } from '../../src/entities/entities.js';
-import { UsageProducer } from '../../src/producer/producer.js';
-import { INGEST_PATH, buildIngestServer } from '../../src/producer/server.js';
-import { silentLogger } from '../../src/logger.js';
-import { useWorkerTestEnv, waitForOutcome } from '../support/pipeline.js';
-import { REDIS_URL } from '../support/services.js';
+import { INGEST_PATH } from '../../src/producer/server.js';
+import { startIngest, useWorkerTestEnv, waitForOutcome } from '../support/pipeline.js';
 
 const env = useWorkerTestEnv({ seed: false });
 const SAMPLE = 'examples/entities.json';
@@ -92,17 +89,7 @@ describe('npm run entities', () => {
   it("counts the README's example report once the sample file is imported", async () => {
     expect(entities(['import', SAMPLE], env.db.url).status).toBe(0);
     await env.startWorker();
-    const producer = new UsageProducer({
-      redis: REDIS_URL,
-      partitions: 2,
-      keyPrefix: env.r.prefix,
-    });
-    const server = buildIngestServer({ producer, gatewayToken: 'readme', logger: silentLogger });
-    env.defer(async () => {
-      await server.close();
-      await producer.close();
-    });
-    const base = await server.listen({ host: '127.0.0.1', port: 0 });
+    const base = await startIngest(env, 'readme');
     const answer = await fetch(`${base}${INGEST_PATH}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-gpustack-auth-token': 'readme' },

@@ -16,6 +16,11 @@ import {
   type TestRedis,
 } from './services.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
+import { enqueue } from './fixtures.js';
+import type { Job } from 'bullmq';
+import { UsageProducer } from '../../src/producer/producer.js';
+import { buildIngestServer } from '../../src/producer/server.js';
+import type { BatchJobData, BatchResult } from '../../src/worker/queues.js';
 
 export function testWorkerConfig(
   prefix: string,
@@ -146,4 +151,48 @@ export async function cuttableDatabase(
     await proxy.close();
   });
   return { prisma, proxy };
+}
+
+/**
+ * A batch that failed for a real cause: two reports, a worker whose database connection
+ * is cut, two attempts spent. `proxy.restore()` fixes the cause.
+ */
+export async function exhaustedBatch(
+  env: WorkerTestEnv,
+  logger?: Logger,
+): Promise<{
+  ids: string[];
+  proxy: TcpProxy;
+  worker: RunningWorker;
+  failed: Job<BatchJobData, BatchResult>;
+}> {
+  const { prisma, proxy } = await cuttableDatabase(env);
+  proxy.cut();
+  const ids = await enqueue(env.r.redis, env.r.prefix, [
+    { model: 'qwen3-8b', model_id: 1, input_token: 5, completed: true },
+    { model: 'qwen3-8b', model_id: 1, input_token: 6, completed: true },
+  ]);
+  const worker = await startTestWorker(
+    prisma,
+    env.r.prefix,
+    { batchAttempts: 2, batchBackoffMs: 50 },
+    logger === undefined ? {} : { logger },
+  );
+  env.defer(() => worker.close());
+  const failed = await waitFor('the batch to exhaust its attempts', async () => {
+    const [job] = await worker.batches.getJobs(['failed']);
+    return job;
+  });
+  return { ids, proxy, worker, failed };
+}
+
+/** The real HTTP ingest server on this test's Redis prefix, closed after the test. */
+export async function startIngest(env: WorkerTestEnv, gatewayToken: string): Promise<string> {
+  const producer = new UsageProducer({ redis: REDIS_URL, partitions: 2, keyPrefix: env.r.prefix });
+  const server = buildIngestServer({ producer, gatewayToken, logger: silentLogger });
+  env.defer(async () => {
+    await server.close();
+    await producer.close();
+  });
+  return server.listen({ host: '127.0.0.1', port: 0 });
 }

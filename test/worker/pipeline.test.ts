@@ -2,11 +2,14 @@
 // rows and rollups, exactly once, with every seed semantic of GPUStack.
 import { describe, expect, it } from 'vitest';
 import { enqueue, rid, xaddRaw } from '../support/fixtures.js';
-import { streamLength, waitForOutcome, useWorkerTestEnv } from '../support/pipeline.js';
-import { REDIS_URL, waitFor } from '../support/services.js';
-import { silentLogger } from '../../src/logger.js';
-import { UsageProducer } from '../../src/producer/producer.js';
-import { INGEST_PATH, buildIngestServer } from '../../src/producer/server.js';
+import {
+  startIngest,
+  streamLength,
+  waitForOutcome,
+  useWorkerTestEnv,
+} from '../support/pipeline.js';
+import { waitFor } from '../support/services.js';
+import { INGEST_PATH } from '../../src/producer/server.js';
 
 const env = useWorkerTestEnv();
 
@@ -49,17 +52,7 @@ describe('worker pipeline', () => {
   });
 
   it("keeps a report with an empty model, posted the way GPUStack's gateway posts it, as rejected empty_model", async () => {
-    const producer = new UsageProducer({
-      redis: REDIS_URL,
-      partitions: 2,
-      keyPrefix: env.r.prefix,
-    });
-    const server = buildIngestServer({ producer, gatewayToken: 'gw', logger: silentLogger });
-    env.defer(async () => {
-      await server.close();
-      await producer.close();
-    });
-    const base = await server.listen({ host: '127.0.0.1', port: 0 });
+    const base = await startIngest(env, 'gw');
     // One object per POST, no report_id, model "" (a speech-to-text request without one).
     const answer = await fetch(`${base}${INGEST_PATH}`, {
       method: 'POST',
