@@ -1,6 +1,6 @@
 // `npm run dashboard`: bull-board for the batch queue on its own port, at /dashboard as
 // under `npm start`, with /healthz and /readyz. All wiring lives here.
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
@@ -23,7 +23,10 @@ run('dashboard', async () => {
   const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
   const batches = openBatchQueue(connection, config.keyPrefix);
   // No request lines: a flood of unauthenticated requests must not become a flood of logs.
-  const app = Fastify({ loggerInstance: logger, disableRequestLogging: true });
+  const app = Fastify({
+    loggerInstance: logger,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   app.get('/healthz', () => ({ status: 'ok' }));
   registerReadyz(app, [redis, batchQueueDependency(batches)]);
   await registerDashboard(app, [batches], settings, logger);

@@ -3,7 +3,7 @@
 // failed, fix its cause, press Retry, and see it complete with its reports counted once.
 // Writes a screenshot of the failed-batch view to test-results/dashboard-failed-batch.png.
 import { existsSync, mkdirSync } from 'node:fs';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARD_PATH, registerDashboard } from '../../src/dashboard/dashboard.js';
@@ -37,7 +37,10 @@ afterAll(async () => {
 describe('the dashboard in a browser', () => {
   it('shows a failed batch, retries it on a click, and the batch commits its reports once', async () => {
     const { ids, proxy, worker, failed } = await exhaustedBatch(env);
-    const app = Fastify({ loggerInstance: silentLogger, disableRequestLogging: true });
+    const app = Fastify({
+      loggerInstance: silentLogger,
+      logController: new LogController({ disableRequestLogging: true }),
+    });
     await registerDashboard(
       app,
       [worker.batches],

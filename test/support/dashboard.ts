@@ -1,7 +1,7 @@
 // The dashboard on a real fastify server for tests: served with /readyz over a worker's
 // batch queue, closed after the test; and requests a browser would make, Host included.
 import { request } from 'node:http';
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/logger.js';
 import { registerReadyz } from '../../src/readiness.js';
@@ -41,7 +41,10 @@ export async function serveDashboard(
   worker: RunningWorker,
   settings: DashboardSettings,
 ): Promise<string> {
-  const app = Fastify({ loggerInstance: silentLogger, disableRequestLogging: true });
+  const app = Fastify({
+    loggerInstance: silentLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   registerReadyz(app, [batchQueueDependency(worker.batches)]);
   await registerDashboard(app, [worker.batches], settings, silentLogger);
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
