@@ -62,6 +62,8 @@ const envSchema = z.object({
   TALLY_DASHBOARD_PORT: int(0, 65535).default(8081),
   TALLY_DASHBOARD_USER: str().optional(),
   TALLY_DASHBOARD_PASSWORD: str().optional(),
+  TALLY_WORKER_METRICS_HOST: str().default('0.0.0.0'),
+  TALLY_WORKER_METRICS_PORT: int(0, 65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -93,6 +95,9 @@ export interface Config {
   dashboardPort: number;
   dashboardUser: string | undefined;
   dashboardPassword: string | undefined;
+  /** The standalone worker's /metrics listener; undefined = no listener. */
+  workerMetricsHost: string;
+  workerMetricsPort: number | undefined;
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -133,6 +138,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dashboardPort: e.TALLY_DASHBOARD_PORT,
     dashboardUser: e.TALLY_DASHBOARD_USER,
     dashboardPassword: e.TALLY_DASHBOARD_PASSWORD,
+    workerMetricsHost: e.TALLY_WORKER_METRICS_HOST,
+    workerMetricsPort: e.TALLY_WORKER_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -4,6 +4,10 @@ import { loadConfig, requireDatabaseUrl, requireGatewayToken } from './config.js
 import { createPrisma } from './db/client.js';
 import { createLogger } from './logger.js';
 import { closeOnSignals, run } from './lifecycle.js';
+import { attachBacklog } from './metrics/backlog.js';
+import { IngestMetrics, instrumentProducer, observeRequests } from './metrics/ingest.js';
+import { addMetricsRoute, createMetricsRegistry } from './metrics/registry.js';
+import { WorkerMetrics } from './metrics/worker.js';
 import { UsageProducer } from './producer/producer.js';
 import { buildIngestServer } from './producer/server.js';
 import { checkDashboardAuth, registerDashboard } from './dashboard/dashboard.js';
@@ -18,14 +22,24 @@ run('tally', async () => {
   const logger = createLogger(config.logLevel, 'tally');
 
   const prisma = createPrisma(databaseUrl);
-  const worker = await startWorker({ config, prisma, logger });
+  const registry = createMetricsRegistry();
+  const metrics = new IngestMetrics(registry);
+  const worker = await startWorker({
+    config,
+    prisma,
+    logger,
+    metrics: new WorkerMetrics(registry),
+  });
+  const closeBacklog = attachBacklog(registry, config, worker.batches, logger);
   const producer = UsageProducer.fromConfig(config, logger);
   const server = buildIngestServer({
-    producer,
+    producer: instrumentProducer(producer, metrics),
     gatewayToken,
     logger,
     bodyLimitBytes: config.ingestBodyLimitBytes,
   });
+  observeRequests(server, metrics);
+  addMetricsRoute(server, registry);
   await registerDashboard(server, [worker.batches], '/dashboard', auth);
   const address = await server.listen({ host: config.ingestHost, port: config.ingestPort });
   logger.info({ address, dashboard: `${address}/dashboard` }, 'tally listening');
@@ -34,6 +48,7 @@ run('tally', async () => {
     await server.close();
     await producer.close();
     await worker.close();
+    closeBacklog();
     await prisma.$disconnect();
   });
 });

@@ -3,6 +3,8 @@
 import { loadConfig, requireGatewayToken } from '../config.js';
 import { createLogger } from '../logger.js';
 import { closeOnSignals, run } from '../lifecycle.js';
+import { IngestMetrics, instrumentProducer, observeRequests } from '../metrics/ingest.js';
+import { addMetricsRoute, createMetricsRegistry } from '../metrics/registry.js';
 import { UsageProducer } from './producer.js';
 import { buildIngestServer } from './server.js';
 
@@ -11,12 +13,16 @@ run('tally-ingest', async () => {
   const gatewayToken = requireGatewayToken(config);
   const logger = createLogger(config.logLevel, 'tally-ingest');
   const producer = UsageProducer.fromConfig(config, logger);
+  const registry = createMetricsRegistry();
+  const metrics = new IngestMetrics(registry);
   const server = buildIngestServer({
-    producer,
+    producer: instrumentProducer(producer, metrics),
     gatewayToken,
     logger,
     bodyLimitBytes: config.ingestBodyLimitBytes,
   });
+  observeRequests(server, metrics);
+  addMetricsRoute(server, registry);
   closeOnSignals(logger, async () => {
     await server.close();
     await producer.close();

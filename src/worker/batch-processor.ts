@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { streamKey } from '../contract/keys.js';
 import type { PrismaClient } from '../db/client.js';
 import type { Logger } from '../logger.js';
+import type { WorkerMetrics } from '../metrics/worker.js';
 import { collectRefs } from './core/entities.js';
 import { parseEntries, resolveEntries, type PageRejection } from './core/page.js';
 import type { EntityLoader } from './entity-loader.js';
@@ -25,6 +26,7 @@ export interface BatchProcessorDeps {
   tokensPerOutputChunk: number;
   /** True once the process is shutting down: the batch is released between pages. */
   isClosing?: () => boolean;
+  metrics?: Pick<WorkerMetrics, 'pageCommitted'>;
 }
 
 export function createBatchProcessor(deps: BatchProcessorDeps) {
@@ -52,11 +54,14 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       const entities = await deps.entities.load(collectRefs(parsed.map((p) => p.report)));
       const { rows, rejected: invalid } = resolveEntries(parsed, entities, deps);
       const pageRejections: PageRejection[] = [...unparsable, ...invalid];
+      const commitStarted = performance.now();
       const result = await commitPage(
         deps.prisma,
         rows,
         pageRejections.map((r) => ({ ...r, partition })),
       );
+      const seconds = (performance.now() - commitStarted) / 1000;
+      deps.metrics?.pageCommitted({ ...result, rejected: pageRejections, seconds });
       await deleteEntries(
         deps.redis,
         key,

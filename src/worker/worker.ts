@@ -7,6 +7,7 @@ import { BATCH_QUEUE, SEALER_QUEUE, streamKey } from '../contract/keys.js';
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
 import type { Logger } from '../logger.js';
+import type { WorkerMetrics } from '../metrics/worker.js';
 import { createBatchProcessor } from './batch-processor.js';
 import { EntityLoader } from './entity-loader.js';
 import { openBatchQueue, openSealerQueue, type BatchJobData, type BatchResult } from './queues.js';
@@ -41,6 +42,8 @@ export interface WorkerDeps {
   seal?: boolean;
   /** Process batches in this process (default true). */
   process?: boolean;
+  /** Counts commits and batch outcomes for /metrics (default: not counted). */
+  metrics?: WorkerMetrics;
 }
 
 export interface RunningWorker {
@@ -89,6 +92,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
             bytesPerInputToken: config.bytesPerInputToken,
             tokensPerOutputChunk: config.tokensPerOutputChunk,
             isClosing: () => closing,
+            metrics: deps.metrics,
           }),
           {
             connection: bullConnection,
@@ -101,6 +105,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
             stalledInterval: config.batchLockMs,
           },
         );
+  if (batchWorker !== undefined) deps.metrics?.observeBatchWorker(batchWorker);
   batchWorker?.on('failed', (job, error) => {
     logger.warn(
       { job: job?.id, data: job?.data, attempt: job?.attemptsMade, err: error.message },
