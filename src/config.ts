@@ -86,6 +86,8 @@ const envSchema = z.object({
     )
     .optional(),
   TALLY_DASHBOARD_PASSWORD: str().optional(),
+  TALLY_WORKER_METRICS_HOST: str().default('0.0.0.0'),
+  TALLY_WORKER_METRICS_PORT: int(0, 65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -125,6 +127,9 @@ export interface Config {
   /** Host names the dashboard answers to besides loopback; unset: see dashboardSettings(). */
   dashboardAllowedHosts: string[] | undefined;
   dashboardPassword: string | undefined;
+  /** The standalone worker's /metrics listener; undefined = no listener. */
+  workerMetricsHost: string;
+  workerMetricsPort: number | undefined;
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -178,6 +183,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dashboardUser: e.TALLY_DASHBOARD_USER,
     dashboardAllowedHosts: e.TALLY_DASHBOARD_ALLOWED_HOSTS,
     dashboardPassword: e.TALLY_DASHBOARD_PASSWORD,
+    workerMetricsHost: e.TALLY_WORKER_METRICS_HOST,
+    workerMetricsPort: e.TALLY_WORKER_METRICS_PORT,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -5,6 +5,10 @@ import { loadConfig, requireDatabaseUrl, requireGatewayToken } from './config.js
 import { createPrisma } from './db/client.js';
 import { createLogger } from './logger.js';
 import { closeOnSignals, run } from './lifecycle.js';
+import { attachBacklog } from './metrics/backlog.js';
+import { IngestMetrics, instrumentProducer, observeRequests } from './metrics/ingest.js';
+import { addMetricsRoute, createMetricsRegistry } from './metrics/registry.js';
+import { WorkerMetrics } from './metrics/worker.js';
 import { UsageProducer } from './producer/producer.js';
 import { ingestLimitsFromConfig } from './producer/ingest-limits.js';
 import { buildIngestServer } from './producer/server.js';
@@ -31,16 +35,26 @@ run('tally', async () => {
     await prisma.$disconnect();
     throw error;
   }
-  const worker = await startWorker({ config, prisma, logger });
+  const registry = createMetricsRegistry();
+  const metrics = new IngestMetrics(registry);
+  const worker = await startWorker({
+    config,
+    prisma,
+    logger,
+    metrics: new WorkerMetrics(registry),
+  });
+  const closeBacklog = attachBacklog(registry, config, worker.batches, logger);
   const producer = UsageProducer.fromConfig(config, logger);
   const server = buildIngestServer({
-    producer,
+    producer: instrumentProducer(producer, metrics),
     gatewayToken,
     logger,
     bodyLimitBytes: config.ingestBodyLimitBytes,
     limits: ingestLimitsFromConfig(config),
     dependencies: [redis, postgres, batchQueueDependency(worker.batches)],
   });
+  observeRequests(server, metrics);
+  addMetricsRoute(server, registry);
   await registerDashboard(server, [worker.batches], dashboard, logger);
   const address = await server.listen({ host: config.ingestHost, port: config.ingestPort });
   logger.info({ address, dashboard: `${address}${DASHBOARD_PATH}` }, 'tally listening');
@@ -49,6 +63,7 @@ run('tally', async () => {
     await server.close();
     await producer.close();
     await worker.close();
+    closeBacklog();
     await prisma.$disconnect();
     redis.close();
   });

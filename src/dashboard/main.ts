@@ -8,6 +8,8 @@ import { closeOnSignals, run } from '../lifecycle.js';
 import { redisDependency, registerReadyz, requireDependencies } from '../readiness.js';
 import { batchQueueDependency, openBatchQueue } from '../worker/queues.js';
 import { DASHBOARD_PATH, dashboardSettings, registerDashboard } from './dashboard.js';
+import { attachBacklog } from '../metrics/backlog.js';
+import { addMetricsRoute, createMetricsRegistry } from '../metrics/registry.js';
 
 run('dashboard', async () => {
   const config = loadConfig();
@@ -30,11 +32,15 @@ run('dashboard', async () => {
   app.get('/healthz', () => ({ status: 'ok' }));
   registerReadyz(app, [redis, batchQueueDependency(batches)]);
   await registerDashboard(app, [batches], settings, logger);
+  const registry = createMetricsRegistry();
+  const closeBacklog = attachBacklog(registry, config, batches, logger);
+  addMetricsRoute(app, registry);
   const address = await app.listen({ host: config.dashboardHost, port: config.dashboardPort });
   logger.info({ address, dashboard: `${address}${DASHBOARD_PATH}` }, 'dashboard listening');
   closeOnSignals(logger, async () => {
     await app.close();
     await batches.close();
+    closeBacklog();
     connection.disconnect();
     redis.close();
   });

@@ -4,6 +4,8 @@ import { loadConfig, requireGatewayToken } from '../config.js';
 import { createLogger } from '../logger.js';
 import { closeOnSignals, run } from '../lifecycle.js';
 import { redisDependency, requireDependencies } from '../readiness.js';
+import { IngestMetrics, instrumentProducer, observeRequests } from '../metrics/ingest.js';
+import { addMetricsRoute, createMetricsRegistry } from '../metrics/registry.js';
 import { UsageProducer } from './producer.js';
 import { ingestLimitsFromConfig } from './ingest-limits.js';
 import { buildIngestServer } from './server.js';
@@ -19,13 +21,17 @@ run('tally-ingest', async () => {
     redis.close();
   }
   const producer = UsageProducer.fromConfig(config, logger);
+  const registry = createMetricsRegistry();
+  const metrics = new IngestMetrics(registry);
   const server = buildIngestServer({
-    producer,
+    producer: instrumentProducer(producer, metrics),
     gatewayToken,
     logger,
     bodyLimitBytes: config.ingestBodyLimitBytes,
     limits: ingestLimitsFromConfig(config),
   });
+  observeRequests(server, metrics);
+  addMetricsRoute(server, registry);
   closeOnSignals(logger, async () => {
     await server.close();
     await producer.close();

@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import { streamKey } from '../contract/keys.js';
 import type { PrismaClient } from '../db/client.js';
 import type { Logger } from '../logger.js';
+import type { WorkerMetrics } from '../metrics/worker.js';
 import { collectRefs } from './core/entities.js';
 import { parseEntries, resolveEntries } from './core/page.js';
 import type { ResolveSettings } from './core/resolve.js';
@@ -25,6 +26,7 @@ export interface BatchIo {
   logger: Logger;
   /** True once the process is shutting down: the batch is released between pages. */
   isClosing?: () => boolean;
+  metrics?: Pick<WorkerMetrics, 'pageCommitted'>;
 }
 
 /** Plain data from configuration; the pure core gets only its `ResolveSettings` part. */
@@ -94,12 +96,15 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
       const entities = await io.entities.load(collectRefs(parsed.map((p) => p.report)));
       const { rows, rejected: invalid } = resolveEntries(parsed, entities, resolveSettings);
       const raws = new Map(parsed.map((p) => [p.report.report_id, p.raw]));
+      const commitStarted = performance.now();
       const result = await commitIsolating(
         { prisma: io.prisma, partition, rawOf: (id) => raws.get(id) ?? '' },
         rows,
         [...unparsable, ...invalid],
       );
       const rejected = [...unparsable, ...invalid, ...result.isolated];
+      const seconds = (performance.now() - commitStarted) / 1000;
+      io.metrics?.pageCommitted({ ...result, rejected, seconds });
       if (result.isolated.length > 0) {
         log.warn(
           { isolated: result.isolated.length, commits: result.commits },

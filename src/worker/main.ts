@@ -6,6 +6,9 @@ import { createLogger } from '../logger.js';
 import { closeOnSignals, run } from '../lifecycle.js';
 import { postgresDependency } from '../db/readiness.js';
 import { redisDependency, requireDependencies } from '../readiness.js';
+import { attachBacklog } from '../metrics/backlog.js';
+import { createMetricsRegistry, startMetricsListener } from '../metrics/registry.js';
+import { WorkerMetrics } from '../metrics/worker.js';
 import { startWorker } from './worker.js';
 
 run('worker', async () => {
@@ -22,8 +25,25 @@ run('worker', async () => {
   } finally {
     redis.close();
   }
-  const worker = await startWorker({ config, prisma, logger });
+  const registry = createMetricsRegistry();
+  const worker = await startWorker({
+    config,
+    prisma,
+    logger,
+    metrics: new WorkerMetrics(registry),
+  });
+  // /metrics only when TALLY_WORKER_METRICS_PORT is set: a worker otherwise opens no port.
+  const port = config.workerMetricsPort;
+  const closeBacklog =
+    port === undefined ? undefined : attachBacklog(registry, config, worker.batches, logger);
+  const listener =
+    port === undefined
+      ? undefined
+      : await startMetricsListener(registry, config.workerMetricsHost, port, logger);
+  if (listener) logger.info({ port: listener.port }, 'worker metrics listening on /metrics');
   closeOnSignals(logger, async () => {
+    await listener?.close();
+    closeBacklog?.();
     await worker.close();
     await prisma.$disconnect();
   });

@@ -8,6 +8,7 @@ import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
 import { errorLine, type Logger } from '../logger.js';
 import { batchSettings, createBatchProcessor } from './batch-processor.js';
+import type { WorkerMetrics } from '../metrics/worker.js';
 import { EntityLoader } from './entity-loader.js';
 import { openBatchQueue, openSealerQueue, type BatchJobData, type BatchResult } from './queues.js';
 import { seal } from './sealer.js';
@@ -41,6 +42,8 @@ export interface WorkerDeps {
   seal?: boolean;
   /** Process batches in this process (default true). */
   process?: boolean;
+  /** Counts commits and batch outcomes for /metrics (default: not counted). */
+  metrics?: WorkerMetrics;
 }
 
 export interface RunningWorker {
@@ -85,6 +88,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
               entities: new EntityLoader(deps.prisma, config.entityCacheMs),
               logger,
               isClosing: () => closing,
+              metrics: deps.metrics,
             },
             batchSettings(config),
           ),
@@ -102,6 +106,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
             stalledInterval: Math.max(500, Math.round(config.batchLockMs / 2)),
           },
         );
+  if (batchWorker !== undefined) deps.metrics?.observeBatchWorker(batchWorker);
   batchWorker?.on('failed', (job, error) => {
     if (job !== undefined && isFinalFailure(job, error)) {
       // The one line an operator must see: this batch now waits in the failed set.

@@ -49,6 +49,12 @@ describe('the producer is a thin dependency', () => {
     expect(loaded.filter((url) => FORBIDDEN.test(url))).toEqual([]);
   });
 
+  it('loads none of them through the ingest metrics (prom-client only)', async () => {
+    const loaded = await loadedBy('src/metrics/ingest.ts', 'src/metrics/registry.ts');
+    expect(loaded.some((url) => url.includes('/node_modules/prom-client/'))).toBe(true);
+    expect(loaded.filter((url) => FORBIDDEN.test(url))).toEqual([]);
+  });
+
   it('does see them when a module does load them (the probe works)', async () => {
     const loaded = await loadedBy('src/db/client.ts');
     expect(loaded.some((url) => /\/node_modules\/@prisma\//.test(url))).toBe(true);
