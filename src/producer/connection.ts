@@ -84,20 +84,63 @@ export async function untilReady(
     default:
       throw unavailable(`connection ${redis.status}`);
   }
-  let stop = (): void => undefined;
-  const ready = new Promise<void>((resolve, reject) => {
-    const onReady = () => resolve();
-    const onClose = () => reject(unavailable('the connection attempt failed'));
-    redis.once('ready', onReady);
-    redis.once('close', onClose);
-    stop = () => {
-      redis.off('ready', onReady);
-      redis.off('close', onClose);
-    };
+  let unsubscribe = (): void => undefined;
+  const settled = new Promise<void>((resolve, reject) => {
+    unsubscribe = watchAttempt(redis, (failed) =>
+      failed ? reject(unavailable('the connection attempt failed')) : resolve(),
+    );
   });
   try {
-    await deadline.race(ready);
+    await deadline.race(settled);
   } finally {
-    stop();
+    unsubscribe();
   }
+}
+
+type AttemptWatcher = (failed: boolean) => void;
+const attempts = new WeakMap<Redis, AttemptWatchers>();
+
+/**
+ * The callers waiting on one connection attempt. They share one pair of listeners on the
+ * connection, so a burst of reports during a reconnect does not pile listeners onto it;
+ * the pair goes when the attempt ends or its last watcher leaves.
+ */
+class AttemptWatchers {
+  private readonly members = new Set<AttemptWatcher>();
+  private readonly onReady = () => this.settle(false);
+  private readonly onClose = () => this.settle(true);
+
+  constructor(private readonly redis: Redis) {
+    redis.once('ready', this.onReady);
+    redis.once('close', this.onClose);
+  }
+
+  add(watcher: AttemptWatcher): () => void {
+    this.members.add(watcher);
+    return () => {
+      this.members.delete(watcher);
+      if (this.members.size === 0) this.detach();
+    };
+  }
+
+  private settle(failed: boolean): void {
+    this.detach();
+    for (const member of this.members) member(failed);
+  }
+
+  private detach(): void {
+    this.redis.off('ready', this.onReady);
+    this.redis.off('close', this.onClose);
+    if (attempts.get(this.redis) === this) attempts.delete(this.redis);
+  }
+}
+
+/** Calls `watcher` when the connection attempt in progress ends; returns the unsubscribe. */
+function watchAttempt(redis: Redis, watcher: AttemptWatcher): () => void {
+  let group = attempts.get(redis);
+  if (!group) {
+    group = new AttemptWatchers(redis);
+    attempts.set(redis, group);
+  }
+  return group.add(watcher);
 }

@@ -1,4 +1,5 @@
 import net, { type AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { streamKey } from '../../src/contract/index.js';
 import {
@@ -215,6 +216,44 @@ describe('fail fast', () => {
     const elapsed = performance.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(490);
     expect(elapsed).toBeLessThan(500 + 1_000);
+  });
+
+  it('shares one pair of listeners among every call waiting on a connection attempt', async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((s) => void sockets.add(s));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const redis = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+    });
+    toClose.push({
+      close: async () => {
+        redis.disconnect();
+        for (const s of sockets) s.destroy();
+        await new Promise<void>((resolve) => silent.close(() => resolve()));
+      },
+    });
+    const p = producer({ redis, timeoutMs: 500 });
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const calls = Array.from({ length: 50 }, () => p.report(sampleReport()));
+      // ioredis's own connect() listens for 'ready' and 'close' too; the fifty calls add
+      // one of each between them, and take it away when they end.
+      await waitFor('the connection to reach the ready check', () => redis.status === 'connect');
+      expect(redis.listenerCount('ready')).toBeLessThanOrEqual(2);
+      expect(redis.listenerCount('close')).toBeLessThanOrEqual(2);
+      for (const call of calls) await expectRejection(call, RedisUnavailableError);
+      expect(redis.listenerCount('ready')).toBeLessThanOrEqual(1);
+      expect(redis.listenerCount('close')).toBeLessThanOrEqual(1);
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 
   it('recovers by itself when Redis comes back', async () => {
