@@ -19,23 +19,45 @@ const LLMS = ['qwen3-8b', 'qwen3-32b', 'llama-3.3-70b', 'mistral-small', 'deepse
 const EMBEDDERS = ['bge-m3', 'bge-reranker'];
 export const USERS = 40;
 
+/** The platform Org and a tenant Org, after the users' ids. */
+const PLATFORM_ORG = USERS + 1;
+const TENANT_ORG = USERS + 2;
+
 /**
  * The development kit's world, grown to bench size: its clusters, routes and provider,
- * six LLMs and two embedders, and USERS users each with an API key.
+ * six LLMs and two embedders, USERS users each with an API key (every other key owned by
+ * a tenant Org, the rest "All"-mode keys), and the platform Org owning models and routes.
  */
 export const BENCH_WORLD: World = {
   ...WORLD,
-  models: [
-    ...LLMS.map((name, i) => ({ id: i + 1, name, clusterId: (i % 2) + 1, categories: ['llm'] })),
-    { id: 7, name: 'bge-m3', clusterId: 1, categories: ['embedding'] },
-    { id: 8, name: 'bge-reranker', clusterId: 2, categories: ['reranker'] },
+  principals: [
+    ...Array.from({ length: USERS }, (_, i) => ({
+      id: i + 1,
+      kind: 'USER' as const,
+      name: `user-${i + 1}`,
+    })),
+    { id: PLATFORM_ORG, kind: 'ORG', name: 'default' },
+    { id: TENANT_ORG, kind: 'ORG', name: 'tenant' },
   ],
-  users: Array.from({ length: USERS }, (_, i) => ({ id: i + 1, username: `user-${i + 1}` })),
+  models: [
+    ...LLMS.map((name, i) => ({
+      id: i + 1,
+      name,
+      clusterId: (i % 2) + 1,
+      categories: ['llm'],
+      ownerPrincipalId: PLATFORM_ORG,
+    })),
+    { id: 7, name: 'bge-m3', clusterId: 1, categories: ['embedding'], ownerPrincipalId: null },
+    { id: 8, name: 'bge-reranker', clusterId: 2, categories: ['reranker'], ownerPrincipalId: null },
+  ],
+  routes: WORLD.routes.map((r) => ({ ...r, ownerPrincipalId: PLATFORM_ORG })),
   apiKeys: Array.from({ length: USERS }, (_, i) => ({
     id: i + 1,
     name: `key-${i + 1}`,
     accessKey: `gpustack_ak_${i + 1}`,
     isCustom: i % 3 === 0,
+    userId: i + 1,
+    ownerPrincipalId: i % 2 === 0 ? TENANT_ORG : null,
   })),
 };
 

@@ -20,9 +20,11 @@ const KEY_COLUMNS = [
   'provider_id',
   'provider_name',
   'provider_type',
+  'model_route_id',
   'user_id',
   'access_key',
   'operation',
+  'consumer_principal_id',
 ] as const;
 
 function keyOf(r: AuditRow): unknown[] {
@@ -33,13 +35,16 @@ function keyOf(r: AuditRow): unknown[] {
     r.providerId,
     r.providerName,
     r.providerType,
+    r.modelRouteId,
     r.userId,
     r.accessKey,
     r.operation,
+    r.consumerPrincipalId,
   ];
 }
 
-const toTs = (ms: number | null) => (ms === null ? null : new Date(ms));
+// Naive UTC, as GPUStack stores timestamps: the text's offset is ignored by a TIMESTAMP column.
+const toTs = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 async function writeLikeTheSeed(client: pg.PoolClient, rows: AuditRow[]): Promise<void> {
   const groups = new Map<string, { row: AuditRow; p: number; c: number; k: number; n: number }>();
@@ -61,7 +66,11 @@ async function writeLikeTheSeed(client: pg.PoolClient, rows: AuditRow[]): Promis
       g.n += r.requestCount;
     }
   }
-  const where = KEY_COLUMNS.map((c, i) => `${c} IS NOT DISTINCT FROM $${i + 1}`).join(' AND ');
+  const where = KEY_COLUMNS.map((c, i) =>
+    c === 'operation'
+      ? `${c} IS NOT DISTINCT FROM $${i + 1}::operationenum`
+      : `${c} IS NOT DISTINCT FROM $${i + 1}`,
+  ).join(' AND ');
   for (const g of groups.values()) {
     const key = keyOf(g.row);
     const found = await client.query<{ id: string }>(
@@ -74,16 +83,19 @@ async function writeLikeTheSeed(client: pg.PoolClient, rows: AuditRow[]): Promis
         `UPDATE model_usages SET prompt_token_count = prompt_token_count + $2,
            completion_token_count = completion_token_count + $3,
            prompt_cached_token_count = prompt_cached_token_count + $4,
-           request_count = request_count + $5 WHERE id = $1`,
-        [id, g.p, g.c, g.k, g.n],
+           request_count = request_count + $5,
+           model_route_name = coalesce($6, model_route_name) WHERE id = $1`,
+        [id, g.p, g.c, g.k, g.n, g.row.modelRouteName],
       );
     } else {
       const r = g.row;
       await client.query(
         `INSERT INTO model_usages (${KEY_COLUMNS.join(', ')}, cluster_name, user_name, api_key_id,
-           api_key_name, api_key_is_custom, prompt_token_count, completion_token_count,
+           api_key_name, api_key_is_custom, model_route_name, owner_principal_id, consumer_name,
+           consumer_principal_kind, prompt_token_count, completion_token_count,
            prompt_cached_token_count, request_count)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)`,
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10::operationenum,$11,$12,$13,$14,$15,$16,$17,$18,
+           $19,$20,$21,$22,$23,$24)`,
         [
           ...key,
           r.clusterName,
@@ -91,6 +103,10 @@ async function writeLikeTheSeed(client: pg.PoolClient, rows: AuditRow[]): Promis
           r.apiKeyId,
           r.apiKeyName,
           r.apiKeyIsCustom,
+          r.modelRouteName,
+          r.ownerPrincipalId,
+          r.consumerName,
+          r.consumerPrincipalKind,
           g.p,
           g.c,
           g.k,
@@ -105,8 +121,10 @@ async function writeLikeTheSeed(client: pg.PoolClient, rows: AuditRow[]): Promis
          model_route_name, provider_id, provider_name, provider_type, cluster_id, cluster_name,
          user_id, user_name, api_key_id, api_key_name, access_key, api_key_is_custom, operation,
          prompt_token_count, completion_token_count, prompt_cached_token_count, request_count,
-         started_at, completed_at, created_at, updated_at)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$25)`,
+         started_at, completed_at, created_at, updated_at, owner_principal_id,
+         consumer_principal_id, completed)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$25,
+         $26,$27,$28)`,
       [
         r.reportId,
         r.date,
@@ -133,6 +151,9 @@ async function writeLikeTheSeed(client: pg.PoolClient, rows: AuditRow[]): Promis
         toTs(r.startedAt),
         toTs(r.completedAt),
         toTs(r.instant),
+        r.ownerPrincipalId,
+        r.consumerPrincipalId,
+        r.completed,
       ],
     );
   }

@@ -97,6 +97,10 @@ export const reportSchema = z.object({
   provider_type: text,
   access_key: text,
   operation,
+  // GPUStack's gateway sends the X-Organization-Id header here. Numeric text names the
+  // consuming organization's principal; other text is accepted and ignored, as GPUStack
+  // ignores it (src/worker/core/consumer.ts).
+  organization_id: text,
 });
 
 /** A report as the gateway may send it (defaults not yet applied). */

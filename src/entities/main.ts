@@ -1,5 +1,5 @@
 // `npm run entities -- import <file.json>` and `npm run entities -- list`: how a
-// standalone Tally learns the clusters, models, providers, routes, users and API keys
+// standalone Tally learns the clusters, principals, models, providers, routes and API keys
 // that reports refer to, without hand-written SQL. All wiring lives here.
 import { readFile } from 'node:fs/promises';
 import { loadConfig, requireDatabaseUrl } from '../config.js';
@@ -19,7 +19,7 @@ export const ENTITIES_USAGE = [
   'usage: npm run entities -- import <file.json>   upsert every entity in the file, by id',
   '       npm run entities -- list                 print every entity, in the same format',
   '',
-  'The file holds any of: clusters, models, providers, routes, users, api_keys',
+  'The file holds any of: clusters, principals, models, providers, routes, api_keys',
   '(see examples/entities.json). Needs DATABASE_URL, migrated (npm run migrate).',
 ].join('\n');
 

@@ -1,5 +1,6 @@
 // Loads the entities a page refers to: one query per entity type per page, never one
-// per report. Results (found or not) are cached for `ttlMs`, the stated staleness bound:
+// per report (principals: one for the callers and organizations, one more for the owners
+// of the API keys found, when not already loaded). Results (found or not) are cached for `ttlMs`, the stated staleness bound:
 // an entity created, renamed or deleted is seen by every worker within that time.
 import type { PrismaClient } from '../db/client.js';
 import type {
@@ -7,9 +8,9 @@ import type {
   Entities,
   EntityRefs,
   ModelEntity,
+  PrincipalEntity,
   ProviderEntity,
   RouteEntity,
-  UserEntity,
 } from './core/entities.js';
 
 interface Cached<V> {
@@ -70,7 +71,7 @@ function providerType(config: unknown): string | null {
 export class EntityLoader {
   private readonly models: TtlCache<number, ModelEntity>;
   private readonly providers: TtlCache<number, ProviderEntity>;
-  private readonly users: TtlCache<number, UserEntity>;
+  private readonly principals: TtlCache<number, PrincipalEntity>;
   private readonly apiKeys: TtlCache<string, ApiKeyEntity>;
   private readonly routes: TtlCache<number, RouteEntity>;
 
@@ -81,39 +82,56 @@ export class EntityLoader {
   ) {
     this.models = new TtlCache(ttlMs, now);
     this.providers = new TtlCache(ttlMs, now);
-    this.users = new TtlCache(ttlMs, now);
+    this.principals = new TtlCache(ttlMs, now);
     this.apiKeys = new TtlCache(ttlMs, now);
     this.routes = new TtlCache(ttlMs, now);
   }
 
   async load(refs: EntityRefs): Promise<Entities> {
-    const [models, providers, users, apiKeys, routes] = await Promise.all([
+    const [models, providers, principals, apiKeys, routes] = await Promise.all([
       this.fetch(this.models, refs.modelIds, (ids) => this.loadModels(ids)),
       this.fetch(this.providers, refs.providerIds, (ids) => this.loadProviders(ids)),
-      this.fetch(this.users, refs.userIds, async (ids) =>
-        this.prisma.user.findMany({
-          where: { id: { in: ids } },
-          select: { id: true, username: true },
-        }),
-      ),
+      this.loadPrincipals(refs.principalIds),
       this.fetch(
         this.apiKeys,
         refs.accessKeys,
         async (keys) =>
           this.prisma.apiKey.findMany({
             where: { accessKey: { in: keys } },
-            select: { id: true, name: true, accessKey: true, isCustom: true },
+            select: {
+              id: true,
+              name: true,
+              accessKey: true,
+              isCustom: true,
+              ownerPrincipalId: true,
+            },
           }),
         (k) => k.accessKey,
       ),
       this.fetch(this.routes, refs.routeIds, async (ids) =>
         this.prisma.modelRoute.findMany({
           where: { id: { in: ids } },
-          select: { id: true, name: true },
+          select: { id: true, name: true, createdModelId: true, ownerPrincipalId: true },
         }),
       ),
     ]);
-    return { models, providers, users, apiKeys, routes };
+    // The keys' owners are consumers too: their names and kinds go on the rollups.
+    const owners = [...apiKeys.values()].flatMap((k) =>
+      k.ownerPrincipalId === null || principals.has(k.ownerPrincipalId) ? [] : [k.ownerPrincipalId],
+    );
+    if (owners.length > 0) {
+      for (const [id, p] of await this.loadPrincipals([...new Set(owners)])) principals.set(id, p);
+    }
+    return { models, providers, principals, apiKeys, routes };
+  }
+
+  private loadPrincipals(ids: number[]): Promise<Map<number, PrincipalEntity>> {
+    return this.fetch(this.principals, ids, async (missing) =>
+      this.prisma.principal.findMany({
+        where: { id: { in: missing } },
+        select: { id: true, kind: true, name: true },
+      }),
+    );
   }
 
   private async fetch<K, V extends { id: number }>(
@@ -148,6 +166,7 @@ export class EntityLoader {
       clusterId: m.clusterId,
       clusterName: m.clusterId === null ? null : (clusterNames.get(m.clusterId) ?? null),
       categories: stringList(m.categories),
+      ownerPrincipalId: m.ownerPrincipalId,
     }));
   }
 
@@ -158,6 +177,7 @@ export class EntityLoader {
       name: p.name,
       type: providerType(p.config),
       modelNames: providerModelNames(p.models),
+      ownerPrincipalId: p.ownerPrincipalId,
     }));
   }
 }

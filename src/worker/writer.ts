@@ -47,51 +47,75 @@ export async function commitPage(
       SELECT * FROM json_to_recordset(${pageJson(sorted)}::json) AS t(
         "reportId" text, date date, "modelId" int, "modelName" text, "modelRouteId" int,
         "modelRouteName" text, "providerId" int, "providerName" text, "providerType" text,
-        "clusterId" int, "clusterName" text, "userId" int, "userName" text, "apiKeyId" int,
-        "apiKeyName" text, "accessKey" text, "apiKeyIsCustom" bool, operation text,
-        "promptTokens" bigint, "completionTokens" bigint, "cachedTokens" bigint,
-        "requestCount" bigint, "startedAt" float8, "completedAt" float8, instant float8)
+        "clusterId" int, "clusterName" text, "userId" int, "userName" text,
+        "ownerPrincipalId" int, "consumerPrincipalId" int, "consumerName" text,
+        "consumerPrincipalKind" text, "apiKeyId" int, "apiKeyName" text, "accessKey" text,
+        "apiKeyIsCustom" bool, operation text, completed bool, "promptTokens" bigint,
+        "completionTokens" bigint, "cachedTokens" bigint, "requestCount" bigint,
+        "startedAt" float8, "completedAt" float8, instant float8)
     ),
     inserted AS (
+      -- Timestamps are naive UTC, as GPUStack stores them.
       INSERT INTO model_usage_details (
         report_id, date, model_id, model_name, model_route_id, model_route_name,
         provider_id, provider_name, provider_type, cluster_id, cluster_name,
-        user_id, user_name, api_key_id, api_key_name, access_key, api_key_is_custom,
-        operation, prompt_token_count, completion_token_count, prompt_cached_token_count,
+        user_id, user_name, owner_principal_id, consumer_principal_id,
+        api_key_id, api_key_name, access_key, api_key_is_custom, operation, completed,
+        prompt_token_count, completion_token_count, prompt_cached_token_count,
         request_count, started_at, completed_at, created_at, updated_at)
       SELECT "reportId", date, "modelId", "modelName", "modelRouteId", "modelRouteName",
         "providerId", "providerName", "providerType", "clusterId", "clusterName",
-        "userId", "userName", "apiKeyId", "apiKeyName", "accessKey", "apiKeyIsCustom",
-        operation, "promptTokens", "completionTokens", "cachedTokens", "requestCount",
-        to_timestamp("startedAt" / 1000.0), to_timestamp("completedAt" / 1000.0),
-        to_timestamp(instant / 1000.0), to_timestamp(instant / 1000.0)
+        "userId", "userName", "ownerPrincipalId", "consumerPrincipalId",
+        "apiKeyId", "apiKeyName", "accessKey", "apiKeyIsCustom", operation, completed,
+        "promptTokens", "completionTokens", "cachedTokens", "requestCount",
+        to_timestamp("startedAt" / 1000.0) AT TIME ZONE 'UTC',
+        to_timestamp("completedAt" / 1000.0) AT TIME ZONE 'UTC',
+        to_timestamp(instant / 1000.0) AT TIME ZONE 'UTC',
+        to_timestamp(instant / 1000.0) AT TIME ZONE 'UTC'
       FROM input
       ON CONFLICT (report_id) DO NOTHING
       RETURNING date, model_id, model_name, provider_id, provider_name, provider_type,
-        cluster_name, user_id, user_name, api_key_id, api_key_name, access_key,
-        api_key_is_custom, operation, prompt_token_count, completion_token_count,
-        prompt_cached_token_count, request_count
+        model_route_id, model_route_name, cluster_name, user_id, user_name, owner_principal_id,
+        consumer_principal_id, api_key_id, api_key_name, access_key, api_key_is_custom,
+        operation, prompt_token_count, completion_token_count, prompt_cached_token_count,
+        request_count
+    ),
+    -- The consumers' names and kinds go on rollups only, so they come from the input; one
+    -- page's rows resolve one principal id to one name and kind.
+    consumers AS (
+      SELECT "consumerPrincipalId" AS id, max("consumerName") AS name,
+        max("consumerPrincipalKind") AS kind
+      FROM input WHERE "consumerPrincipalId" IS NOT NULL GROUP BY "consumerPrincipalId"
     ),
     rolled_up AS (
       INSERT INTO model_usages AS u (
-        date, model_id, model_name, provider_id, provider_name, provider_type, cluster_name,
-        user_id, user_name, api_key_id, api_key_name, access_key, api_key_is_custom, operation,
+        date, model_id, model_name, provider_id, provider_name, provider_type, model_route_id,
+        user_id, access_key, operation, consumer_principal_id,
+        model_route_name, cluster_name, user_name, api_key_id, api_key_name, api_key_is_custom,
+        owner_principal_id, consumer_name, consumer_principal_kind,
         prompt_token_count, completion_token_count, prompt_cached_token_count, request_count)
       SELECT date, model_id, model_name, provider_id, provider_name, provider_type,
-        max(cluster_name), user_id, max(user_name), max(api_key_id), max(api_key_name),
-        access_key, bool_or(api_key_is_custom), operation,
+        model_route_id, user_id, access_key, operation::operationenum, consumer_principal_id,
+        max(model_route_name), max(cluster_name), max(user_name), max(api_key_id),
+        max(api_key_name), bool_or(api_key_is_custom), max(owner_principal_id),
+        max(c.name), max(c.kind),
         sum(prompt_token_count), sum(completion_token_count),
         sum(prompt_cached_token_count), sum(request_count)
-      FROM inserted
+      FROM inserted LEFT JOIN consumers c ON c.id = inserted.consumer_principal_id
       GROUP BY date, model_id, model_name, provider_id, provider_name, provider_type,
-        user_id, access_key, operation
+        model_route_id, user_id, access_key, operation, consumer_principal_id
       ORDER BY date, model_id, model_name, provider_id, provider_name, provider_type,
-        user_id, access_key, operation
-      ON CONFLICT ON CONSTRAINT model_usages_rollup_key DO UPDATE SET
+        model_route_id, user_id, access_key, operation, consumer_principal_id
+      -- GPUStack's DB lookup key (model_usages_rollup_key, NULLs equal). As in GPUStack, an
+      -- update adds the counts and refreshes model_route_name; the other snapshot columns
+      -- keep the values the row was inserted with (docs/schema.md says why).
+      ON CONFLICT (date, model_id, model_name, provider_id, provider_name, provider_type,
+        model_route_id, user_id, access_key, operation, consumer_principal_id) DO UPDATE SET
         prompt_token_count = u.prompt_token_count + EXCLUDED.prompt_token_count,
         completion_token_count = u.completion_token_count + EXCLUDED.completion_token_count,
         prompt_cached_token_count = u.prompt_cached_token_count + EXCLUDED.prompt_cached_token_count,
-        request_count = u.request_count + EXCLUDED.request_count
+        request_count = u.request_count + EXCLUDED.request_count,
+        model_route_name = coalesce(EXCLUDED.model_route_name, u.model_route_name)
       RETURNING 1
     )
     SELECT (SELECT count(*) FROM inserted)::int AS inserted,
@@ -138,6 +162,8 @@ export async function rejectUnlessCommitted(
     INSERT INTO rejected_usage_reports (report_id, reason, message, raw_report, partition)
     SELECT ${entry.reportId}, ${entry.reason}, ${entry.message}, ${entry.raw}, ${partition}::int
     WHERE NOT EXISTS (SELECT 1 FROM model_usage_details WHERE report_id = ${entry.reportId})
+      AND NOT EXISTS (
+        SELECT 1 FROM model_usage_details_archive WHERE report_id = ${entry.reportId})
     ON CONFLICT (report_id) DO UPDATE SET
       reason = EXCLUDED.reason, message = EXCLUDED.message,
       raw_report = EXCLUDED.raw_report, partition = EXCLUDED.partition, rejected_at = now()`;

@@ -29,6 +29,8 @@ const gpustackPayload = {
   provider_type: 'openai',
   access_key: 'gpustack_ak_1',
   operation: 'chat_completion',
+  // GPUStack v2.2.0 (b8ac9e4f): the gateway's X-Organization-Id, as text.
+  organization_id: '12',
 };
 
 function problems(input: unknown): string[] {
@@ -38,6 +40,16 @@ function problems(input: unknown): string[] {
 }
 
 describe('report contract', () => {
+  it('takes organization_id as text, numeric or not, and refuses a number (as GPUStack)', () => {
+    expect(parseReport({ model: 'm', organization_id: 'acme' })).toMatchObject({
+      ok: true,
+      report: { organization_id: 'acme' },
+    });
+    expect(problems({ model: 'm', organization_id: 12 })).toEqual([
+      'organization_id: Invalid input: expected string, received number',
+    ]);
+  });
+
   it('accepts a full GPUStack gateway payload unchanged', () => {
     const result = parseReport(gpustackPayload);
     expect(result).toEqual({ ok: true, report: gpustackPayload });
@@ -68,6 +80,7 @@ describe('report contract', () => {
         provider_type: null,
         access_key: null,
         operation: null,
+        organization_id: null,
       },
     });
   });

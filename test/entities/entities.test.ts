@@ -34,16 +34,22 @@ describe('the entities file', () => {
   it('names every bad entry by its path', () => {
     const bad = JSON.stringify({
       models: [{ id: 0, name: 'x' }],
-      users: [{ id: 3, name: 'alice' }],
+      principals: [{ id: 3, kind: 'user', name: 'alice' }],
+      routes: [{ id: 1, name: 'chat' }],
       routez: [],
     });
     expect(() => parseEntitiesFile(bad)).toThrow(EntitiesFileError);
     expect(() => parseEntitiesFile(bad)).toThrow(/models\.0\.id/);
-    expect(() => parseEntitiesFile(bad)).toThrow(/users\.0\.username/);
+    // GPUStack's principals.kind holds the enum names (USER, ORG, GROUP, SYSTEM).
+    expect(() => parseEntitiesFile(bad)).toThrow(/principals\.0\.kind/);
+    // A route has an owner in GPUStack v2.2 (model_routes.owner_principal_id NOT NULL).
+    expect(() => parseEntitiesFile(bad)).toThrow(/routes\.0\.owner_principal_id/);
     expect(() => parseEntitiesFile(bad)).toThrow(/routez/);
     expect(() =>
-      parseEntitiesFile('{"users":[{"id":1,"username":"a"},{"id":1,"username":"b"}]}'),
-    ).toThrow(/users: id 1 appears twice/);
+      parseEntitiesFile(
+        '{"principals":[{"id":1,"kind":"USER","name":"a"},{"id":1,"kind":"ORG","name":"b"}]}',
+      ),
+    ).toThrow(/principals: id 1 appears twice/);
     expect(() => parseEntitiesFile('nope')).toThrow(/not JSON/);
   });
 
@@ -59,7 +65,7 @@ describe('npm run entities', () => {
     expect(first.stderr).toBe('');
     expect(first.status).toBe(0);
     expect(first.stdout).toMatch(
-      /imported 1 clusters, 2 models, 1 providers, 1 routes, 1 users, 1 api_keys/,
+      /imported 1 clusters, 3 principals, 2 models, 1 providers, 2 routes, 1 api_keys/,
     );
     const again = entities(['import', SAMPLE], env.db.url);
     expect(again.status).toBe(0);
@@ -103,6 +109,13 @@ describe('npm run entities', () => {
       modelName: 'qwen3-8b',
       userName: 'alice',
       clusterName: 'gpu-east',
+      modelRouteName: 'chat-default',
+      ownerPrincipalId: 1,
+      consumerPrincipalId: 2,
+      completed: true,
     });
+    // alice's key belongs to the acme Org: acme consumed it.
+    const rollup = await env.db.prisma.modelUsage.findFirstOrThrow();
+    expect(rollup).toMatchObject({ consumerName: 'acme', consumerPrincipalKind: 'org' });
   });
 });

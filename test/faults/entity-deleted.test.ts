@@ -40,8 +40,9 @@ describe('fault 6: an entity deleted before its reports are processed', () => {
     const poisonId = `stream:0:${poisonEntry}`;
 
     // Carol's account is deleted after her reports arrived, before any worker ran.
-    const carol = WORLD.users.find((u) => u.id === 3);
-    await t.db.prisma.user.delete({ where: { id: 3 } });
+    // Her API keys go with her (api_keys.user_id cascades); none of these reports uses one.
+    const carol = WORLD.principals.find((u) => u.id === 3);
+    await t.db.prisma.principal.delete({ where: { id: 3 } });
     const worker = spawnWorker(env);
     t.defer(() => worker.stop('SIGKILL'));
     const watch = [
@@ -73,7 +74,7 @@ describe('fault 6: an entity deleted before its reports are processed', () => {
     expect(none.code).toBe(0);
     expect(none.output).toMatch(/matched 0, replayed 0, not replayable 0/);
 
-    await t.db.prisma.user.create({ data: carol! });
+    await t.db.prisma.principal.create({ data: carol! });
     const first = await replay(['--reason', 'unknown_user']);
     expect(first.code, first.output).toBe(0);
     expect(first.output).toMatch(/matched 100, replayed 100, not replayable 0/);

@@ -166,6 +166,7 @@ const FIELDS: Record<string, FieldSpec> = {
     valid: fc.constantFrom(null, ...OPERATIONS, 'audio_transcription'),
     invalid: fc.constantFrom('chat', 'CHAT_COMPLETION', '', 3, true, ['embedding']),
   },
+  organization_id: optionalText,
 };
 const REQUIRED = new Set(['model']);
 

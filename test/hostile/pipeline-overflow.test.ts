@@ -89,7 +89,9 @@ describe('a report the database can never store', () => {
       modelName: 'qwen3-8b',
       userId: 1,
       userName: 'alice',
-      operation: 'chat_completion',
+      // The worker's key for alice without a key: GPUStack's consumer is the USER caller.
+      consumerPrincipalId: 1,
+      operation: 'CHAT_COMPLETION' as const,
       clusterName: 'gpu-east',
     };
     await env.db.prisma.modelUsageDetail.create({
@@ -97,13 +99,14 @@ describe('a report the database can never store', () => {
         ...key,
         reportId: rid('history'),
         promptTokenCount: prior,
+        completionTokenCount: 0n,
         requestCount: 1n,
         createdAt: stamp,
         updatedAt: stamp,
       },
     });
     await env.db.prisma.modelUsage.create({
-      data: { ...key, promptTokenCount: prior, requestCount: 1n },
+      data: { ...key, promptTokenCount: prior, completionTokenCount: 0n, requestCount: 1n },
     });
 
     const overflowing = Array.from({ length: 3 }, () => ({
@@ -208,11 +211,16 @@ describe('commitIsolating', () => {
       clusterName: 'gpu-east',
       userId: 1,
       userName: 'alice',
+      ownerPrincipalId: null,
+      consumerPrincipalId: 1,
+      consumerName: 'alice',
+      consumerPrincipalKind: 'user',
       apiKeyId: null,
       apiKeyName: null,
       accessKey: null,
       apiKeyIsCustom: null,
-      operation: 'chat_completion',
+      operation: 'CHAT_COMPLETION',
+      completed: true,
       promptTokens,
       completionTokens: 0,
       cachedTokens: 0,

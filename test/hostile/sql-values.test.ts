@@ -52,13 +52,14 @@ beforeAll(async () => {
       config: { type: NASTY[2] },
     },
   });
-  await db.prisma.user.create({ data: { id: 1, username: NASTY[4] as string } });
+  await db.prisma.principal.create({ data: { id: 1, kind: 'USER', name: NASTY[4] as string } });
   await db.prisma.apiKey.createMany({
     data: NASTY.map((key, i) => ({
       id: i + 1,
       name: `key ${key}`,
       accessKey: key,
       isCustom: i % 2 === 0,
+      userId: 1,
     })),
   });
   worker = await startTestWorker(db.prisma, r.prefix);

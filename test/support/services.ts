@@ -45,11 +45,12 @@ export interface TestDatabase {
 const TABLES = [
   'model_usages',
   'model_usage_details',
+  'model_usage_details_archive',
   'rejected_usage_reports',
   'models',
   'model_providers',
   'model_routes',
-  'users',
+  'principals',
   'api_keys',
   'clusters',
 ];

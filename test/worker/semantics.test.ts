@@ -6,7 +6,7 @@ import { batchJobId } from '../../src/contract/keys.js';
 import type { UsageReportInput } from '../../src/contract/report.js';
 import type { BatchResult } from '../../src/worker/queues.js';
 import type { RunningWorker, WorkerConfig } from '../../src/worker/worker.js';
-import { enqueue, rid, xaddAt, xaddRaw } from '../support/fixtures.js';
+import { WORLD, enqueue, rid, xaddAt, xaddRaw } from '../support/fixtures.js';
 import {
   streamLength,
   testWorkerConfig,
@@ -132,15 +132,97 @@ describe('rollup key', () => {
         Number(u.requestCount),
       ]),
     ).toEqual([
-      ['qwen3-8b', null, 'ak_alice', 'chat_completion', 3, 2],
-      ['qwen3-8b', null, 'ak_alice', 'completion', 4, 1],
-      ['qwen3-8b', null, 'ak_bob', 'chat_completion', 8, 1],
+      // GPUStack stores OperationEnum member names (notes §1), not the wire values.
+      ['qwen3-8b', null, 'ak_alice', 'CHAT_COMPLETION', 3, 2],
+      ['qwen3-8b', null, 'ak_alice', 'COMPLETION', 4, 1],
+      ['qwen3-8b', null, 'ak_bob', 'CHAT_COMPLETION', 8, 1],
       ['qwen3-8b', null, null, null, 48, 2],
-      ['qwen3-8b', null, 'ak_alice', 'audit_transcription', 192, 2],
-      ['gpt-4o', 'openai-proxy', 'ak_alice', 'chat_completion', 768, 2],
-      ['gpt-4o', 'azure-proxy', 'ak_alice', 'chat_completion', 1024, 1],
+      ['qwen3-8b', null, 'ak_alice', 'AUDIT_TRANSCRIPTION', 192, 2],
+      ['gpt-4o', 'openai-proxy', 'ak_alice', 'CHAT_COMPLETION', 768, 2],
+      ['gpt-4o', 'azure-proxy', 'ak_alice', 'CHAT_COMPLETION', 1024, 1],
     ]);
     expect(rows.every((u) => day(u.date) === '2026-11-20')).toBe(true);
+  });
+});
+
+// GPUStack v2.2.0's DB lookup key adds model_route_id (aff1b0d1) and consumer_principal_id
+// (a7899be1); the seed's key had neither, and these reports became one row each time.
+describe('rollup key with route and consumer', () => {
+  const at = { completed: true, completed_at: COMPLETED_AT };
+  const chat = { model: 'qwen3-8b', model_id: 1, user_id: 1, ...at };
+
+  it('keeps a row per route: four reports on routes 1, 2 and none become three rows', async () => {
+    await run([
+      { ...chat, model_route_id: 1, input_token: 1 },
+      { ...chat, model_route_id: 1, input_token: 2 },
+      { ...chat, model_route_id: 2, input_token: 4 },
+      { ...chat, input_token: 8 },
+    ]);
+    const rows = await env.db.prisma.modelUsage.findMany({ orderBy: { promptTokenCount: 'asc' } });
+    expect(rows.map((u) => [u.modelRouteId, u.modelRouteName, Number(u.promptTokenCount)])).toEqual(
+      [
+        [1, 'chat-default', 3],
+        [2, 'embeddings', 4],
+        [null, null, 8],
+      ],
+    );
+  });
+
+  it('keeps a row per consuming organization, named on the rollup', async () => {
+    await run([
+      { ...chat, organization_id: '11', input_token: 1 },
+      { ...chat, organization_id: '11', input_token: 2 },
+      { ...chat, organization_id: '12', input_token: 4 },
+    ]);
+    const rows = await env.db.prisma.modelUsage.findMany({ orderBy: { promptTokenCount: 'asc' } });
+    expect(
+      rows.map((u) => [
+        u.consumerPrincipalId,
+        u.consumerName,
+        u.consumerPrincipalKind,
+        Number(u.promptTokenCount),
+      ]),
+    ).toEqual([
+      [11, 'acme', 'org', 3],
+      [12, 'globex', 'org', 4],
+    ]);
+    const audit = await env.db.prisma.modelUsageDetail.findMany({
+      select: { consumerPrincipalId: true },
+    });
+    expect(audit.map((a) => a.consumerPrincipalId).sort()).toEqual([11, 11, 12]);
+  });
+
+  it('books a LoRA report under its base model with the LoRA route (GPUStack f6996fe8)', async () => {
+    await run([
+      { ...chat, model: 'qwen3-8b:sql-lora', model_route_id: 3, input_token: 5 },
+      { ...chat, model_route_id: 1, input_token: 7 },
+    ]);
+    const rows = await env.db.prisma.modelUsage.findMany({ orderBy: { promptTokenCount: 'asc' } });
+    expect(rows.map((u) => [u.modelName, u.modelRouteName, Number(u.promptTokenCount)])).toEqual([
+      ['qwen3-8b', 'qwen3-8b:sql-lora', 5],
+      ['qwen3-8b', 'chat-default', 7],
+    ]);
+  });
+
+  it('refreshes model_route_name on update and keeps the other snapshot columns (as GPUStack)', async () => {
+    // No entity cache: the second report sees the renamed entities.
+    const noCache = { entityCacheMs: 0 };
+    await run([{ ...chat, model_route_id: 1, access_key: 'ak_alice', input_token: 1 }], noCache);
+    await env.db.prisma.modelRoute.update({ where: { id: 1 }, data: { name: 'chat-renamed' } });
+    await env.db.prisma.principal.update({ where: { id: 1 }, data: { name: 'alice-renamed' } });
+    await env.db.prisma.apiKey.update({ where: { id: 1 }, data: { name: 'laptop-renamed' } });
+    const [second] = await enqueue(env.r.redis, env.r.prefix, [
+      { ...chat, model_route_id: 1, access_key: 'ak_alice', input_token: 2 },
+    ]);
+    expect(await waitForOutcome(env.db.prisma, [second ?? ''])).toEqual({
+      committed: 1,
+      rejected: 0,
+    });
+    expect((await audit(second)).userName).toBe('alice-renamed');
+    const rows = await env.db.prisma.modelUsage.findMany();
+    expect(
+      rows.map((u) => [u.modelRouteName, u.userName, u.apiKeyName, Number(u.promptTokenCount)]),
+    ).toEqual([['chat-renamed', 'alice', 'alice-laptop', 3]]);
   });
 });
 
@@ -433,7 +515,13 @@ describe('snapshots', () => {
       apiKeyName: 'bob-ci',
       accessKey: 'ak_bob',
       apiKeyIsCustom: true,
-      operation: 'chat_completion',
+      // GPUStack v2.2.x: operation as the enum member name; the owner is the model's
+      // (6417ca1e); bob's key has no owner, so the consumer is bob himself (57516c72).
+      operation: 'CHAT_COMPLETION',
+      ownerPrincipalId: 11,
+      consumerPrincipalId: 2,
+      modelRouteId: 1,
+      modelRouteName: 'chat-default',
       promptTokenCount: 11n,
       completionTokenCount: 22n,
       promptCachedTokenCount: 3n,
@@ -445,9 +533,9 @@ describe('snapshots', () => {
       id: undefined,
       reportId: id,
       date: new Date('2026-11-20T00:00:00Z'),
-      modelRouteId: 1,
-      modelRouteName: 'chat-default',
       clusterId: 2,
+      // GPUStack ca7b768a: the report's completed flag, on audit rows only.
+      completed: true,
       startedAt: new Date(started),
       completedAt: new Date(completed),
       createdAt: new Date(completed),
@@ -459,6 +547,9 @@ describe('snapshots', () => {
       ...snapshot,
       id: undefined,
       date: new Date('2026-11-20T00:00:00Z'),
+      // GPUStack 41f7e4ee: the consumer's name and lowercase kind, on rollups only.
+      consumerName: 'bob',
+      consumerPrincipalKind: 'user',
     });
   });
 
@@ -548,8 +639,8 @@ describe('hostile strings', () => {
     provider: `prov'ider \\" עברית مرحبا ${EVIL}`,
     providerType: `ty'pe\\"; SELECT pg_sleep(1); --`,
     providerModel: `gpt-'4o' \\ 🤖 \u202Eevil\u202C ${EVIL}`,
-    route: `route'); DELETE FROM users; -- 🛣️`,
-    user: `Robert'); DROP TABLE users; -- 👩‍💻 مرحبا`,
+    route: `route'); DELETE FROM principals; -- 🛣️`,
+    user: `Robert'); DROP TABLE principals; -- 👩‍💻 مرحبا`,
     keyName: `key "name" \\\\ ${EVIL}`,
     accessKey: `ak_'"\\😀_${EVIL}`,
   };
@@ -567,10 +658,12 @@ describe('hostile strings', () => {
         config: { type: NAMES.providerType },
       },
     });
-    await env.db.prisma.modelRoute.create({ data: { id: 50, name: NAMES.route } });
-    await env.db.prisma.user.create({ data: { id: 50, username: NAMES.user } });
+    await env.db.prisma.principal.create({ data: { id: 50, kind: 'USER', name: NAMES.user } });
+    await env.db.prisma.modelRoute.create({
+      data: { id: 50, name: NAMES.route, ownerPrincipalId: 50 },
+    });
     await env.db.prisma.apiKey.create({
-      data: { id: 50, name: NAMES.keyName, accessKey: NAMES.accessKey, isCustom: true },
+      data: { id: 50, name: NAMES.keyName, accessKey: NAMES.accessKey, isCustom: true, userId: 50 },
     });
     const evilId = `q'"\\);DROP_TABLE_model_usages;--${Date.now()}`;
     const ids = await enqueue(env.r.redis, env.r.prefix, [
@@ -657,10 +750,10 @@ describe('hostile strings', () => {
       `model_id 50 is named "${NAMES.model}", report says "${EVIL} "mismatch" 🚀"`,
     );
     // Every table is still there and holds what it should.
-    const [counts] = await env.db.prisma.$queryRaw<{ usages: number; users: number }[]>`
+    const [counts] = await env.db.prisma.$queryRaw<{ usages: number; principals: number }[]>`
       SELECT (SELECT count(*) FROM model_usages)::int AS usages,
-             (SELECT count(*) FROM users)::int AS users`;
-    expect(counts).toEqual({ usages: 2, users: 4 });
+             (SELECT count(*) FROM principals)::int AS principals`;
+    expect(counts).toEqual({ usages: 2, principals: WORLD.principals.length + 1 });
   });
 
   // Values PostgreSQL cannot store: one such report once failed its whole window on every

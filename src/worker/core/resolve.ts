@@ -2,6 +2,8 @@
 // validation, estimation, date, snapshot and token resolution. Pure: must never do I/O
 // or read a clock.
 import type { StoredReport } from '../../contract/report.js';
+import type { Operation } from '../../contract/report.js';
+import { isLoraOfModel, resolveConsumer, resolveOwner } from './consumer.js';
 import type { Entities } from './entities.js';
 import { estimateTokens, type EstimationRates } from './estimate.js';
 import { calendarDate, reportInstant } from './when.js';
@@ -36,11 +38,21 @@ export interface AuditRow {
   clusterName: string | null;
   userId: number | null;
   userName: string | null;
+  /** The owner of the consumed model (or provider, else route). */
+  ownerPrincipalId: number | null;
+  /** The tenant that consumed: see resolveConsumer. */
+  consumerPrincipalId: number | null;
+  /** Rollups only: the consumer's name and lowercase kind. */
+  consumerName: string | null;
+  consumerPrincipalKind: string | null;
   apiKeyId: number | null;
   apiKeyName: string | null;
   accessKey: string | null;
   apiKeyIsCustom: boolean | null;
+  /** GPUStack's OperationEnum member name (CHAT_COMPLETION), as both tables store it. */
   operation: string | null;
+  /** The report's `completed`: false means the tokens may be estimates. */
+  completed: boolean;
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
@@ -68,6 +80,11 @@ export type Resolution =
 
 const TOTAL_IS_PROMPT_CATEGORIES = new Set(['embedding', 'reranker']);
 
+/** The enum member name GPUStack stores for an operation value. */
+export function operationName(operation: Operation | null): string | null {
+  return operation === null ? null : operation.toUpperCase();
+}
+
 function reject(reason: RejectReason, message: string): Resolution {
   return { ok: false, reason, message };
 }
@@ -84,13 +101,19 @@ export function resolveReport(
     return reject('missing_model_and_provider', 'report has neither model_id nor provider_id');
   }
   const model = report.model_id === null ? undefined : entities.models.get(report.model_id);
+  const route =
+    report.model_route_id === null ? undefined : entities.routes.get(report.model_route_id);
   if (report.model_id !== null) {
     if (model === undefined)
       return reject('unknown_model', `model_id ${report.model_id} not found`);
-    if (model.name !== report.model) {
+    // A LoRA adapter is reported under its route's name and booked under its base model.
+    if (model.name !== report.model && !isLoraOfModel(report.model, model, route)) {
       return reject(
         'model_name_mismatch',
-        `model_id ${model.id} is named "${model.name}", report says "${report.model}"`,
+        `model_id ${model.id} is named "${model.name}", report says "${report.model}"` +
+          (report.model_route_id === null
+            ? ''
+            : `; model_route_id ${report.model_route_id} is no LoRA route of it named so`),
       );
     }
   }
@@ -107,7 +130,7 @@ export function resolveReport(
       );
     }
   }
-  const user = report.user_id === null ? undefined : entities.users.get(report.user_id);
+  const user = report.user_id === null ? undefined : entities.principals.get(report.user_id);
   if (report.user_id !== null && user === undefined) {
     return reject('unknown_user', `user_id ${report.user_id} not found`);
   }
@@ -120,8 +143,7 @@ export function resolveReport(
       : tokens.input;
 
   const apiKey = report.access_key === null ? undefined : entities.apiKeys.get(report.access_key);
-  const route =
-    report.model_route_id === null ? undefined : entities.routes.get(report.model_route_id);
+  const consumer = resolveConsumer(apiKey, report.organization_id, user, entities.principals);
   const instant = reportInstant(report, ctx.processedAt);
 
   return {
@@ -139,12 +161,17 @@ export function resolveReport(
       clusterId: report.cluster_id ?? model?.clusterId ?? null,
       clusterName: model?.clusterName ?? null,
       userId: user?.id ?? null,
-      userName: user?.username ?? null,
+      userName: user?.name ?? null,
+      ownerPrincipalId: resolveOwner(model, provider, route),
+      consumerPrincipalId: consumer.principalId,
+      consumerName: consumer.name,
+      consumerPrincipalKind: consumer.kind,
       apiKeyId: apiKey?.id ?? null,
       apiKeyName: apiKey?.name ?? null,
       accessKey: report.access_key,
       apiKeyIsCustom: apiKey?.isCustom ?? null,
-      operation: report.operation,
+      operation: operationName(report.operation),
+      completed: report.completed,
       promptTokens,
       completionTokens: tokens.output,
       cachedTokens: report.input_cached_token,

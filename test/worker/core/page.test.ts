@@ -162,10 +162,20 @@ describe('parseEntries', () => {
 describe('resolveEntries', () => {
   const entities: Entities = {
     models: new Map([
-      [1, { id: 1, name: 'm', clusterId: null, clusterName: null, categories: [] }],
+      [
+        1,
+        {
+          id: 1,
+          name: 'm',
+          clusterId: null,
+          clusterName: null,
+          categories: [],
+          ownerPrincipalId: null,
+        },
+      ],
     ]),
     providers: new Map(),
-    users: new Map(),
+    principals: new Map(),
     apiKeys: new Map(),
     routes: new Map(),
   };

@@ -6,9 +6,9 @@ import type {
   ApiKeyEntity,
   Entities,
   ModelEntity,
+  PrincipalEntity,
   ProviderEntity,
   RouteEntity,
-  UserEntity,
 } from '../../../src/worker/core/entities.js';
 import {
   resolveReport,
@@ -21,30 +21,71 @@ function byId<K, V>(values: V[], key: (v: V) => K): Map<K, V> {
   return new Map(values.map((v) => [key(v), v]));
 }
 
+const PLATFORM = 100;
 const MODELS: ModelEntity[] = [
-  { id: 1, name: 'qwen3-8b', clusterId: 10, clusterName: 'gpu-east', categories: ['llm'] },
-  { id: 3, name: 'bge-m3', clusterId: 10, clusterName: 'gpu-east', categories: ['embedding'] },
+  {
+    id: 1,
+    name: 'qwen3-8b',
+    clusterId: 10,
+    clusterName: 'gpu-east',
+    categories: ['llm'],
+    ownerPrincipalId: PLATFORM,
+  },
+  {
+    id: 3,
+    name: 'bge-m3',
+    clusterId: 10,
+    clusterName: 'gpu-east',
+    categories: ['embedding'],
+    ownerPrincipalId: null,
+  },
   {
     id: 4,
     name: 'bge-reranker',
     clusterId: 20,
     clusterName: 'gpu-west',
     categories: ['reranker'],
+    ownerPrincipalId: 101,
   },
-  { id: 5, name: 'orphan', clusterId: null, clusterName: null, categories: [] },
+  {
+    id: 5,
+    name: 'orphan',
+    clusterId: null,
+    clusterName: null,
+    categories: [],
+    ownerPrincipalId: null,
+  },
 ];
 const PROVIDERS: ProviderEntity[] = [
-  { id: 7, name: 'openai-proxy', type: 'openai', modelNames: ['gpt-4o', 'qwen3-8b'] },
-  { id: 8, name: 'untyped', type: null, modelNames: ['claude'] },
+  {
+    id: 7,
+    name: 'openai-proxy',
+    type: 'openai',
+    modelNames: ['gpt-4o', 'qwen3-8b'],
+    ownerPrincipalId: 101,
+  },
+  { id: 8, name: 'untyped', type: null, modelNames: ['claude'], ownerPrincipalId: null },
 ];
-const USERS: UserEntity[] = [{ id: 2, username: 'bob' }];
-const API_KEYS: ApiKeyEntity[] = [{ id: 11, name: 'bob-ci', accessKey: 'ak_bob', isCustom: true }];
-const ROUTES: RouteEntity[] = [{ id: 31, name: 'chat-default' }];
+const PRINCIPALS: PrincipalEntity[] = [
+  { id: 2, kind: 'USER', name: 'bob' },
+  { id: 9, kind: 'SYSTEM', name: 'system' },
+  { id: PLATFORM, kind: 'ORG', name: 'default' },
+  { id: 101, kind: 'ORG', name: 'acme' },
+];
+const API_KEYS: ApiKeyEntity[] = [
+  { id: 11, name: 'bob-ci', accessKey: 'ak_bob', isCustom: true, ownerPrincipalId: 101 },
+  { id: 12, name: 'bob-all', accessKey: 'ak_all', isCustom: false, ownerPrincipalId: null },
+];
+const ROUTES: RouteEntity[] = [
+  { id: 31, name: 'chat-default', createdModelId: null, ownerPrincipalId: PLATFORM },
+  { id: 32, name: 'qwen3-8b:sql-lora', createdModelId: 1, ownerPrincipalId: PLATFORM },
+  { id: 33, name: 'claude-route', createdModelId: null, ownerPrincipalId: 101 },
+];
 
 const ENTITIES: Entities = {
   models: byId(MODELS, (m) => m.id),
   providers: byId(PROVIDERS, (p) => p.id),
-  users: byId(USERS, (u) => u.id),
+  principals: byId(PRINCIPALS, (u) => u.id),
   apiKeys: byId(API_KEYS, (k) => k.accessKey),
   routes: byId(ROUTES, (r) => r.id),
 };
@@ -81,6 +122,28 @@ describe('resolveReport validation', () => {
       reason: 'model_name_mismatch',
       report: { model: 'bge-m3', model_id: 1 },
       message: 'model_id 1 is named "qwen3-8b", report says "bge-m3"',
+    },
+    // GPUStack's LoRA rule (f6996fe8) accepts a different name only through a route named
+    // exactly that name whose created_model_id is the model: each condition unmet rejects.
+    {
+      reason: 'model_name_mismatch',
+      report: { model: 'qwen3-8b:sql-lora', model_id: 1 },
+      message: 'model_id 1 is named "qwen3-8b", report says "qwen3-8b:sql-lora"',
+    },
+    {
+      reason: 'model_name_mismatch',
+      report: { model: 'qwen3-8b:sql-lora', model_id: 1, model_route_id: 31 },
+      message: 'model_route_id 31 is no LoRA route of it',
+    },
+    {
+      reason: 'model_name_mismatch',
+      report: { model: 'qwen3-8b:sql-lora', model_id: 3, model_route_id: 32 },
+      message: 'model_id 3 is named "bge-m3"',
+    },
+    {
+      reason: 'model_name_mismatch',
+      report: { model: 'qwen3-8b:sql-lora', model_id: 1, model_route_id: 404 },
+      message: 'model_route_id 404',
     },
     { reason: 'unknown_provider', report: { model: 'gpt-4o', provider_id: 99 }, message: '99' },
     {
@@ -258,11 +321,17 @@ describe('resolveReport snapshot', () => {
       clusterName: 'gpu-west',
       userId: 2,
       userName: 'bob',
+      ownerPrincipalId: 101,
+      consumerPrincipalId: 101,
+      consumerName: 'acme',
+      consumerPrincipalKind: 'org',
       apiKeyId: 11,
       apiKeyName: 'bob-ci',
       accessKey: 'ak_bob',
       apiKeyIsCustom: true,
-      operation: 'rerank',
+      // GPUStack stores OperationEnum member names (notes §1).
+      operation: 'RERANK',
+      completed: true,
       promptTokens: 9,
       completionTokens: 0,
       cachedTokens: 0,
@@ -284,6 +353,7 @@ describe('resolveReport snapshot', () => {
       clusterId: null,
       clusterName: null,
       userName: 'bob',
+      operation: 'CHAT_COMPLETION',
     });
   });
 
@@ -329,6 +399,10 @@ describe('resolveReport snapshot', () => {
       modelRouteId: null,
       modelRouteName: null,
       operation: null,
+      consumerPrincipalId: null,
+      consumerName: null,
+      consumerPrincipalKind: null,
+      completed: false,
     });
   });
 
@@ -354,5 +428,76 @@ describe('resolveReport snapshot', () => {
     expect(row(report, { timeZone: 'UTC' }).date).toBe('2026-11-26');
     expect(row(report, { timeZone: 'Asia/Shanghai' }).date).toBe('2026-11-27');
     expect(row(report, { timeZone: 'Asia/Shanghai' }).instant).toBe(at);
+  });
+});
+
+// GPUStack v2.2.3's newer rules (notes §3-§4): LoRA routes, owners, consumers.
+describe('resolveReport LoRA, owner and consumer', () => {
+  it('books a LoRA report under the base model, with the LoRA route (f6996fe8)', () => {
+    const r = row({ model: 'qwen3-8b:sql-lora', model_id: 1, model_route_id: 32 });
+    expect(r).toMatchObject({
+      modelId: 1,
+      modelName: 'qwen3-8b',
+      modelRouteId: 32,
+      modelRouteName: 'qwen3-8b:sql-lora',
+      clusterName: 'gpu-east',
+    });
+  });
+
+  it('owner: the model’s owner when the report names a model, even a null one', () => {
+    expect(row({ model: 'qwen3-8b', model_id: 1, model_route_id: 33 }).ownerPrincipalId).toBe(
+      PLATFORM,
+    );
+    expect(row({ model: 'bge-m3', model_id: 3, model_route_id: 31 }).ownerPrincipalId).toBeNull();
+  });
+
+  it('owner on the provider path: the provider’s, else the route’s (a6c3aeb1)', () => {
+    expect(row({ model: 'gpt-4o', provider_id: 7, model_route_id: 31 }).ownerPrincipalId).toBe(101);
+    expect(row({ model: 'claude', provider_id: 8, model_route_id: 31 }).ownerPrincipalId).toBe(
+      PLATFORM,
+    );
+    expect(row({ model: 'claude', provider_id: 8 }).ownerPrincipalId).toBeNull();
+  });
+
+  const consumerOf = (report: Partial<UsageReportInput>) => {
+    const r = row({ model: 'qwen3-8b', model_id: 1, ...report });
+    return [r.consumerPrincipalId, r.consumerName, r.consumerPrincipalKind];
+  };
+
+  it('consumer 1: the API key’s owner, over organization_id and the caller', () => {
+    expect(consumerOf({ access_key: 'ak_bob', organization_id: '100', user_id: 2 })).toEqual([
+      101,
+      'acme',
+      'org',
+    ]);
+  });
+
+  it('consumer 2: organization_id only when no API key row is found (57516c72)', () => {
+    expect(consumerOf({ organization_id: '100', user_id: 2 })).toEqual([100, 'default', 'org']);
+    expect(consumerOf({ access_key: 'ak_nobody', organization_id: '101' })).toEqual([
+      101,
+      'acme',
+      'org',
+    ]);
+    // A key without an owner ("All" mode) is a key row found: the org header is not used.
+    expect(consumerOf({ access_key: 'ak_all', organization_id: '101', user_id: 2 })).toEqual([
+      2,
+      'bob',
+      'user',
+    ]);
+    // Existence is not checked: the id is kept, its name and kind are unknown.
+    expect(consumerOf({ organization_id: '555' })).toEqual([555, null, null]);
+  });
+
+  it('consumer 3: the caller when a USER principal; 4: otherwise none', () => {
+    expect(consumerOf({ user_id: 2 })).toEqual([2, 'bob', 'user']);
+    expect(consumerOf({ user_id: 9 })).toEqual([null, null, null]);
+    expect(consumerOf({ access_key: 'ak_all', user_id: 9 })).toEqual([null, null, null]);
+    expect(consumerOf({})).toEqual([null, null, null]);
+  });
+
+  it('a non-numeric organization_id is ignored, as GPUStack’s int() fails on it', () => {
+    expect(consumerOf({ organization_id: 'acme', user_id: 2 })).toEqual([2, 'bob', 'user']);
+    expect(consumerOf({ organization_id: '', user_id: 2 })).toEqual([2, 'bob', 'user']);
   });
 });
