@@ -88,6 +88,16 @@ const envSchema = z.object({
   TALLY_DASHBOARD_PASSWORD: str().optional(),
   TALLY_WORKER_METRICS_HOST: str().default('0.0.0.0'),
   TALLY_WORKER_METRICS_PORT: int(0, 65535).optional(),
+  TALLY_USAGE_DETAILS_RETENTION_MONTHS: int(1, 1200).default(13),
+  TALLY_USAGE_DETAILS_ARCHIVE_BATCH_SIZE: int(1, 100_000).default(1_000),
+  TALLY_USAGE_DETAILS_ARCHIVE_CRON: z
+    .string()
+    .trim()
+    .regex(
+      /^[0-9A-Za-z*?/,#-]+( +[0-9A-Za-z*?/,#-]+){4,5}$/,
+      'must be a cron expression (5 fields, or 6 with seconds first), e.g. 0 3 * * *',
+    )
+    .default('0 3 * * *'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -130,6 +140,11 @@ export interface Config {
   /** The standalone worker's /metrics listener; undefined = no listener. */
   workerMetricsHost: string;
   workerMetricsPort: number | undefined;
+  /** Audit rows older than this many calendar months move to the archive. */
+  usageDetailsRetentionMonths: number;
+  usageDetailsArchiveBatchSize: number;
+  /** When retention runs: a cron expression in UTC. */
+  usageDetailsArchiveCron: string;
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -185,6 +200,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dashboardPassword: e.TALLY_DASHBOARD_PASSWORD,
     workerMetricsHost: e.TALLY_WORKER_METRICS_HOST,
     workerMetricsPort: e.TALLY_WORKER_METRICS_PORT,
+    usageDetailsRetentionMonths: e.TALLY_USAGE_DETAILS_RETENTION_MONTHS,
+    usageDetailsArchiveBatchSize: e.TALLY_USAGE_DETAILS_ARCHIVE_BATCH_SIZE,
+    usageDetailsArchiveCron: e.TALLY_USAGE_DETAILS_ARCHIVE_CRON,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -79,6 +79,31 @@ describe('config', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(name);
   });
 
+  it('reads retention: GPUStack’s defaults, a cron checked at start-up', () => {
+    expect(loadConfig({})).toMatchObject({
+      usageDetailsRetentionMonths: 13,
+      usageDetailsArchiveBatchSize: 1_000,
+      usageDetailsArchiveCron: '0 3 * * *',
+    });
+    expect(
+      loadConfig({
+        TALLY_USAGE_DETAILS_RETENTION_MONTHS: '6',
+        TALLY_USAGE_DETAILS_ARCHIVE_BATCH_SIZE: '250',
+        TALLY_USAGE_DETAILS_ARCHIVE_CRON: '30 1 * * 0',
+      }),
+    ).toMatchObject({
+      usageDetailsRetentionMonths: 6,
+      usageDetailsArchiveBatchSize: 250,
+      usageDetailsArchiveCron: '30 1 * * 0',
+    });
+    expect(() => loadConfig({ TALLY_USAGE_DETAILS_ARCHIVE_CRON: 'daily' })).toThrow(
+      /TALLY_USAGE_DETAILS_ARCHIVE_CRON: must be a cron expression/,
+    );
+    expect(() => loadConfig({ TALLY_USAGE_DETAILS_RETENTION_MONTHS: '0' })).toThrow(
+      /TALLY_USAGE_DETAILS_RETENTION_MONTHS/,
+    );
+  });
+
   it('names DATABASE_URL when a process needs it and it is missing', () => {
     expect(() => requireDatabaseUrl(loadConfig({}))).toThrow(/DATABASE_URL: required/);
   });

@@ -46,6 +46,8 @@ export function streamEntryTime(id: string): number {
 export const BATCH_QUEUE = 'batches';
 /** BullMQ queue whose job scheduler ticks the sealer. */
 export const SEALER_QUEUE = 'sealer';
+/** BullMQ queue whose job scheduler runs retention (audit rows moved to the archive). */
+export const ARCHIVE_QUEUE = 'retention';
 
 /** BullMQ job id of one batch: deterministic, so a window is added once however often it is sealed. */
 export function batchJobId(partition: number, windowStart: number): string {

@@ -1,6 +1,8 @@
-// Applies prisma/migrations to a database with Prisma's schema engine compiled to
-// WebAssembly, so migrating needs no engine download. Writes `_prisma_migrations`
-// exactly as `prisma migrate deploy` does; applying twice changes nothing.
+// Brings a database to Tally's schema. A fresh (or Tally-made) database gets
+// prisma/migrations, applied with Prisma's schema engine compiled to WebAssembly, so
+// migrating needs no engine download; it writes `_prisma_migrations` exactly as `prisma
+// migrate deploy` does. A database GPUStack manages gets attach mode instead
+// (src/db/attach.ts). Applying twice changes nothing.
 import { copyFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -10,6 +12,8 @@ import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-util
 // @prisma/migrate is CommonJS whose named exports Node cannot detect statically.
 import prismaMigrate from '@prisma/migrate';
 import { MIGRATIONS_DIR, migrationNames } from './migrations.js';
+import { attach, type AttachOptions, type AttachResult } from './attach.js';
+import { isGpustackDatabase, probeSchema } from './gpustack-schema.js';
 
 const { SchemaEngineWasm } = prismaMigrate;
 type SchemaEngineWasm = Awaited<ReturnType<typeof SchemaEngineWasm.setup>>;
@@ -93,4 +97,28 @@ export async function migrate(databaseUrl: string): Promise<string[]> {
     const result = await engine.applyMigrations({ migrationsList: list, filters });
     return result.appliedMigrationNames;
   });
+}
+
+export type MigrateOutcome =
+  { mode: 'prisma'; applied: string[] } | ({ mode: 'attach' } & AttachResult);
+
+/**
+ * `npm run migrate`: attach mode when GPUStack manages the database (probed, see
+ * src/db/gpustack-schema.ts), Prisma's migrations otherwise.
+ */
+export async function migrateDatabase(
+  databaseUrl: string,
+  options: AttachOptions = {},
+): Promise<MigrateOutcome> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const probe = await probeSchema(client);
+    if (isGpustackDatabase(probe)) {
+      return { mode: 'attach', ...(await attach(client, probe, options)) };
+    }
+  } finally {
+    await client.end();
+  }
+  return { mode: 'prisma', applied: await migrate(databaseUrl) };
 }

@@ -1,19 +1,37 @@
-// PostgreSQL as a dependency: reachable, and every committed migration applied (a role
-// started against an empty or older database would fail every batch ~10 s later and
-// retry for an hour). Must never print a password or write to the database.
+// PostgreSQL as a dependency: reachable, and every committed migration (on a database
+// GPUStack manages: every attach step) applied; a role started against an empty or older
+// database would fail every batch ~10 s later and retry for an hour. Must never print a
+// password or write to the database.
 import { migrationNames } from './migrations.js';
+import { ATTACH_STEP_NAMES, ATTACH_TABLE } from './attach-steps.js';
 import type { PrismaClient } from './client.js';
 import { errorLine } from '../logger.js';
 import { redactUrl, withTimeout, type Dependency } from '../readiness.js';
 
 const CHECK_TIMEOUT_MS = 3_000;
 
-/** Names of committed migrations that `_prisma_migrations` does not list as finished. */
+/**
+ * Names of the migrations this database lacks: committed Prisma migrations that
+ * `_prisma_migrations` does not list as finished, or, on a database GPUStack manages
+ * (attach mode), attach steps that tally_attach_migrations does not list.
+ */
 export async function pendingMigrations(prisma: PrismaClient): Promise<string[]> {
-  const [table] = await prisma.$queryRaw<{ present: boolean }[]>`
-    SELECT to_regclass('_prisma_migrations') IS NOT NULL AS present`;
+  const [tables] = await prisma.$queryRaw<{ prisma: boolean; attach: boolean; alembic: boolean }[]>`
+    SELECT to_regclass('_prisma_migrations') IS NOT NULL AS prisma,
+           to_regclass(${ATTACH_TABLE}) IS NOT NULL AS attach,
+           to_regclass('alembic_version') IS NOT NULL AS alembic`;
+  if (tables?.prisma !== true && (tables?.attach === true || tables?.alembic === true)) {
+    const done = new Set<string>();
+    if (tables.attach) {
+      const rows = await prisma.$queryRawUnsafe<{ name: string }[]>(
+        `SELECT name FROM ${ATTACH_TABLE}`,
+      );
+      for (const row of rows) done.add(row.name);
+    }
+    return ATTACH_STEP_NAMES.filter((name) => !done.has(name));
+  }
   const applied = new Set<string>();
-  if (table?.present === true) {
+  if (tables?.prisma === true) {
     const rows = await prisma.$queryRaw<{ migration_name: string }[]>`
       SELECT migration_name FROM _prisma_migrations
       WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;

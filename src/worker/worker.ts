@@ -1,5 +1,5 @@
-// Starts a worker: the sealer (a BullMQ job scheduler tick) and the batch processor,
-// on their own Redis connections. Any number of workers may run against one Redis and
+// Starts a worker: the sealer (a BullMQ job scheduler tick), the batch processor and
+// retention (src/worker/archiver.ts), on their own Redis connections. Any number of workers may run against one Redis and
 // one PostgreSQL. `close()` releases the current batch between pages and closes all.
 import { Worker, type Job, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -12,6 +12,7 @@ import type { WorkerMetrics } from '../metrics/worker.js';
 import { EntityLoader } from './entity-loader.js';
 import { openBatchQueue, openSealerQueue, type BatchJobData, type BatchResult } from './queues.js';
 import { seal } from './sealer.js';
+import { startArchiver, type RunningArchiver } from './archiver.js';
 
 /** How long after window end + grace the sealer ticks (clock skew between workers and Redis). */
 const SEAL_TICK_MARGIN_MS = 100;
@@ -32,6 +33,9 @@ export type WorkerConfig = Pick<
   | 'rollupTimeZone'
   | 'bytesPerInputToken'
   | 'tokensPerOutputChunk'
+  | 'usageDetailsRetentionMonths'
+  | 'usageDetailsArchiveBatchSize'
+  | 'usageDetailsArchiveCron'
 >;
 
 export interface WorkerDeps {
@@ -44,11 +48,14 @@ export interface WorkerDeps {
   process?: boolean;
   /** Counts commits and batch outcomes for /metrics (default: not counted). */
   metrics?: WorkerMetrics;
+  /** Run retention (the archive scheduler and its worker) in this process (default true). */
+  archive?: boolean;
 }
 
 export interface RunningWorker {
   batches: Queue<BatchJobData, BatchResult>;
   batchWorker: Worker<BatchJobData, BatchResult> | undefined;
+  archiver: RunningArchiver | undefined;
   /** Runs one sealer tick now (the scheduler runs them every flush interval). */
   sealNow(): Promise<number>;
   close(): Promise<void>;
@@ -162,6 +169,18 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     sealerWorkers.push(sealerWorker);
   }
 
+  const archiver =
+    deps.archive === false
+      ? undefined
+      : await startArchiver({
+          prisma: deps.prisma,
+          logger,
+          config,
+          isClosing: () => closing,
+          connection: bullConnection,
+          prefix,
+        });
+
   logger.info(
     { partitions, windowMs: config.flushIntervalMs, concurrency: config.workerConcurrency },
     'worker started',
@@ -170,10 +189,15 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   return {
     batches,
     batchWorker,
+    archiver,
     sealNow: () => seal(sealDeps),
     close: async () => {
       closing = true;
-      await Promise.all([batchWorker?.close(), ...sealerWorkers.map((w) => w.close())]);
+      await Promise.all([
+        batchWorker?.close(),
+        archiver?.close(),
+        ...sealerWorkers.map((w) => w.close()),
+      ]);
       await Promise.all([batches.close(), sealerQueue.close()]);
       streams.disconnect();
       bullConnection.disconnect();

@@ -5,6 +5,8 @@
 // expects the corruption reported; the tables are emptied before the file's own check.
 import { describe, expect, it } from 'vitest';
 import { rollupMismatches } from '../../src/db/checks.js';
+import { silentLogger } from '../../src/logger.js';
+import { archiveExpired } from '../../src/worker/archiver.js';
 import { enqueue } from '../support/fixtures.js';
 import { useWorkerTestEnv, waitForOutcome } from '../support/pipeline.js';
 
@@ -95,27 +97,34 @@ describe('rollupMismatches', () => {
     expect(found.map((m) => m.key).join(' ')).toContain('consumer=99');
   });
 
-  it('counts archived audit rows with the live ones, and flags a lost archived row', async () => {
+  it('counts archived audit rows: a rollup equals its live plus archived rows', async () => {
     await commitTwoKeys();
-    // As retention moves it: the same row, same id, in the archive.
+    // Retention (cutoff 2026-12-01) moves the two rows completed on 2026-11-20, and keeps
+    // the one marked as completed later.
     await env.db.prisma.$executeRaw`
-      WITH moved AS (
-        DELETE FROM model_usage_details
-        WHERE id = (SELECT min(id) FROM model_usage_details WHERE user_id = 1)
-        RETURNING *)
-      INSERT INTO model_usage_details_archive (id, report_id, date, model_id, model_name,
-        provider_id, provider_name,
-        provider_type, model_route_id, user_id, access_key, operation, consumer_principal_id,
-        prompt_token_count, completion_token_count, prompt_cached_token_count, request_count,
-        created_at, updated_at)
-      SELECT id, report_id, date, model_id, model_name, provider_id, provider_name,
-        provider_type, model_route_id, user_id, access_key, operation, consumer_principal_id,
-        prompt_token_count, completion_token_count, prompt_cached_token_count, request_count,
-        created_at, updated_at
-      FROM moved`;
-    expect(await env.db.prisma.modelUsageDetailArchive.count()).toBe(1);
+      UPDATE model_usage_details SET completed_at = '2027-06-01'
+      WHERE id = (SELECT max(id) FROM model_usage_details)`;
+    const moved = await archiveExpired({
+      prisma: env.db.prisma,
+      logger: silentLogger,
+      config: {
+        usageDetailsRetentionMonths: 13,
+        usageDetailsArchiveBatchSize: 1,
+        usageDetailsArchiveCron: '0 3 * * *',
+      },
+      now: () => Date.UTC(2028, 0, 1),
+    });
+    expect(moved).toMatchObject({ cutoff: '2026-12-01T00:00:00.000Z', moved: 2, batches: 2 });
+    const [split] = await env.db.prisma.$queryRaw<{ live: number; archived: number }[]>`
+      SELECT (SELECT count(*) FROM model_usage_details)::int AS live,
+             (SELECT count(*) FROM model_usage_details_archive)::int AS archived`;
+    expect(split).toEqual({ live: 1, archived: 2 });
     expect(await rollupMismatches(env.db.prisma)).toEqual([]);
-    await env.db.prisma.$executeRaw`DELETE FROM model_usage_details_archive`;
+
+    // An archived row lost is a mismatch like a live one.
+    await env.db.prisma.$executeRaw`
+      DELETE FROM model_usage_details_archive
+      WHERE id = (SELECT min(id) FROM model_usage_details_archive)`;
     const found = await rollupMismatches(env.db.prisma);
     expect(found).toHaveLength(1);
     expect(found[0]?.rollup).toBe('30/0/0/2');
