@@ -2,6 +2,7 @@
 // enqueueing and the worker re-validates with after reading a stream entry.
 // JSON keys are GPUStack's gateway keys exactly; unknown keys are dropped, never an error.
 import { z } from 'zod';
+import { compileObject } from './compile.js';
 
 export const MAX_STRING_LENGTH = 255;
 export const MAX_REPORT_ID_LENGTH = 128;
@@ -119,8 +120,14 @@ export interface ReportProblem {
 export type ParseResult =
   { ok: true; report: UsageReport } | { ok: false; problems: ReportProblem[] };
 
+// The schema compiled once (compile.ts): about 10× cheaper than zod on a valid report, and it
+// only ever accepts what zod accepts, with the same output; zod judges everything else.
+const compiledReport = compileObject(reportSchema);
+
 /** Validates one report. Never throws; every problem is listed. */
 export function parseReport(input: unknown): ParseResult {
+  const report = compiledReport.tryParse(input);
+  if (report !== undefined) return { ok: true, report };
   const result = reportSchema.safeParse(input);
   if (result.success) return { ok: true, report: result.data };
   return { ok: false, problems: toProblems(result.error) };

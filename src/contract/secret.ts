@@ -9,3 +9,9 @@ const digest = (text: string) => createHash('sha256').update(text, 'utf8').diges
 export function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
+
+/** `sameSecret` against one fixed secret, its digest computed once instead of per call. */
+export function secretMatcher(expected: string): (given: string) => boolean {
+  const expectedDigest = digest(expected);
+  return (given) => timingSafeEqual(digest(given), expectedDigest);
+}

@@ -38,6 +38,7 @@ export function openConnection(url: string, timeoutMs: number, logger: Logger): 
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     connectTimeout: timeoutMs,
+    // The producer's bound on a call to a ready connection (UsageProducer.withRedis).
     commandTimeout: timeoutMs,
     // A connection that stops answering is dropped and rebuilt rather than trusted.
     socketTimeout: Math.max(2 * timeoutMs, 1_000),

@@ -44,6 +44,19 @@ export function createUuidV7(now: () => number = Date.now): () => string {
 /** FNV-1a, 32 bits, over the UTF-8 bytes of `text`. */
 export function fnv1a32(text: string): number {
   let hash = 0x811c9dc5;
+  let ascii = true;
+  for (let i = 0; i < text.length; i += 1) {
+    const code = text.charCodeAt(i);
+    // An ASCII character is its own UTF-8 byte: no buffer per id (every minted id is ASCII).
+    if (code > 0x7f) {
+      ascii = false;
+      break;
+    }
+    hash ^= code;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  if (ascii) return hash >>> 0;
+  hash = 0x811c9dc5;
   for (const byte of Buffer.from(text, 'utf8')) {
     hash ^= byte;
     hash = Math.imul(hash, 0x01000193);

@@ -109,8 +109,10 @@ export class UsageProducer {
     inputs.forEach((input, index) => {
       const result = parseReport(input);
       if (result.ok) {
-        const { report_id, ...fields } = result.report;
-        reports.push({ report_id: report_id ?? this.nextId(), ...fields });
+        // The parsed report is a fresh object of our own: completed in place, not copied.
+        const report = result.report;
+        report.report_id ??= this.nextId();
+        reports.push(report as StoredReport);
         return;
       }
       invalidIndexes.push(index);
@@ -155,6 +157,15 @@ export class UsageProducer {
         { cause },
       );
     if (this.closed) throw unavailable('the producer is closed');
+    if (this.ownsConnection && this.redis.status === 'ready') {
+      // A connection this producer opened bounds every command by timeoutMs itself
+      // (openConnection's commandTimeout), so a ready one needs no second timer per call.
+      try {
+        return await work();
+      } catch (error) {
+        throw unavailable(error instanceof Error ? error.message : String(error), error);
+      }
+    }
     const deadline = new Deadline(this.timeoutMs, () =>
       unavailable(`no answer within ${this.timeoutMs} ms`),
     );

@@ -4,7 +4,7 @@
 import { fastify, LogController, type FastifyError } from 'fastify';
 import { loadConfig } from '../config.js';
 import type { UsageReportInput } from '../contract/index.js';
-import { sameSecret } from '../contract/secret.js';
+import { secretMatcher } from '../contract/secret.js';
 import { errorLine, type Logger } from '../logger.js';
 import { registerReadyz, type Dependency } from '../readiness.js';
 import { InvalidReportError, RedisUnavailableError } from './errors.js';
@@ -51,6 +51,7 @@ export function buildIngestServer(options: IngestServerOptions) {
   const bodyLimit = options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
   const dependencies = options.dependencies ?? [producerRedis(producer)];
   const limits: IngestLimits = { ...DEFAULT_INGEST_LIMITS, ...options.limits };
+  const isGatewayToken = secretMatcher(options.gatewayToken);
 
   const server = fastify({
     ...serverLimitOptions(limits),
@@ -118,7 +119,7 @@ export function buildIngestServer(options: IngestServerOptions) {
           .code(401)
           .send({ error: 'unauthorized', message: `missing ${TOKEN_HEADER} header` });
       }
-      if (!sameSecret(token, options.gatewayToken)) {
+      if (!isGatewayToken(token)) {
         return reply
           .code(401)
           .send({ error: 'unauthorized', message: `invalid ${TOKEN_HEADER} header` });

@@ -95,13 +95,15 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
       const { parsed, rejected: unparsable } = parseEntries(entries, partition);
       const entities = await io.entities.load(collectRefs(parsed.map((p) => p.report)));
       const { rows, rejected: invalid } = resolveEntries(parsed, entities, resolveSettings);
-      const raws = new Map(parsed.map((p) => [p.report.report_id, p.raw]));
+      // Only isolation asks for a report's raw text: the index is built on its first call.
+      let raws: Map<string, string> | undefined;
+      const rawOf = (id: string) =>
+        (raws ??= new Map(parsed.map((p) => [p.report.report_id, p.raw]))).get(id) ?? '';
       const commitStarted = performance.now();
-      const result = await commitIsolating(
-        { prisma: io.prisma, partition, rawOf: (id) => raws.get(id) ?? '' },
-        rows,
-        [...unparsable, ...invalid],
-      );
+      const result = await commitIsolating({ prisma: io.prisma, partition, rawOf }, rows, [
+        ...unparsable,
+        ...invalid,
+      ]);
       const rejected = [...unparsable, ...invalid, ...result.isolated];
       const seconds = (performance.now() - commitStarted) / 1000;
       io.metrics?.pageCommitted({ ...result, rejected, seconds });

@@ -1,6 +1,6 @@
 // One constant-time comparison for every secret a client sends.
 import { describe, expect, it } from 'vitest';
-import { sameSecret } from '../../src/contract/secret.js';
+import { sameSecret, secretMatcher } from '../../src/contract/secret.js';
 
 describe('sameSecret', () => {
   it('accepts the same secret', () => {
@@ -16,6 +16,13 @@ describe('sameSecret', () => {
     ['one differing only in case', 'S3CRET-TOKEN'],
   ])('refuses %s', (_name, given) => {
     expect(sameSecret(given, 's3cret-token')).toBe(false);
+    expect(secretMatcher('s3cret-token')(given)).toBe(false);
+  });
+
+  it('answers the same through a matcher for one fixed secret', () => {
+    const matches = secretMatcher('s3cret-token');
+    expect(matches('s3cret-token')).toBe(true);
+    expect(secretMatcher('')('')).toBe(true);
   });
 
   it('compares text as UTF-8, not as UTF-16 units', () => {

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createUuidV7, fnv1a32, partitionOf } from '../../src/producer/ids.js';
 import { LogThrottle } from '../../src/producer/log-throttle.js';
@@ -31,6 +32,20 @@ describe('partitioning', () => {
     expect(fnv1a32('')).toBe(0x811c9dc5);
     expect(fnv1a32('a')).toBe(0xe40c292c);
     expect(fnv1a32('foobar')).toBe(0xbf9cf968);
+  });
+
+  it('hashes the UTF-8 bytes of any text, ASCII or not', () => {
+    const overBytes = (text: string) => {
+      let hash = 0x811c9dc5;
+      for (const byte of Buffer.from(text, 'utf8')) hash = Math.imul(hash ^ byte, 0x01000193);
+      return hash >>> 0;
+    };
+    for (const text of ['é', 'report-é', 'a\u0000b', '😀x', 'x\u007f\u0080', '\ud800']) {
+      expect(fnv1a32(text)).toBe(overBytes(text));
+    }
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (text) => fnv1a32(text) === overBytes(text)),
+    );
   });
 
   it('is stable and spreads time-ordered ids over every partition', () => {

@@ -8,6 +8,7 @@ import {
   resolveReport,
   type AuditRow,
   type RejectReason,
+  type ResolveContext,
   type ResolveSettings,
 } from './resolve.js';
 
@@ -72,7 +73,8 @@ export function parseEntries(
     parsed.push({
       entryId: entry.id,
       acceptedAt: streamEntryTime(entry.id),
-      report: { ...report, report_id: report.report_id },
+      // Checked just above; the parsed report is ours, so it is kept rather than copied.
+      report: report as StoredReport,
       raw,
     });
   }
@@ -87,11 +89,11 @@ export function resolveEntries(
 ): { rows: AuditRow[]; rejected: Rejection[] } {
   const rows: AuditRow[] = [];
   const rejected: Rejection[] = [];
+  // One context for the page, its processing time set per report (resolveReport keeps none).
+  const ctx: ResolveContext = { ...settings, processedAt: 0 };
   for (const entry of parsed) {
-    const result = resolveReport(entry.report, entities, {
-      ...settings,
-      processedAt: entry.acceptedAt,
-    });
+    ctx.processedAt = entry.acceptedAt;
+    const result = resolveReport(entry.report, entities, ctx);
     if (result.ok) rows.push(result.row);
     else rejected.push(rejection(entry.report.report_id, result.reason, result.message, entry.raw));
   }
