@@ -103,7 +103,7 @@ async function run(h: Harness): Promise<void> {
     value: rate,
     unit: 'reports/s',
     startUp: run.startUp,
-    baselineName: '(b) ceiling, rows/s',
+    baselineName: '(b) ceiling, audit rows/s',
     baseline: ceilingRate,
     target: '≥ 0.15 × (b)',
     met: rate / ceilingRate >= 0.15,
