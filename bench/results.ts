@@ -50,10 +50,11 @@ function git(...args: string[]): string {
   return execFileSync('git', args, { encoding: 'utf8' }).trim();
 }
 
-/** The commit being measured, and whether the tree differs from it. */
+/** The commit being measured, and whether tracked files differ from it. */
 export function currentCommit(): { commit: string; dirty: boolean } {
   try {
-    return { commit: git('rev-parse', 'HEAD'), dirty: git('status', '--porcelain') !== '' };
+    const changes = git('status', '--porcelain', '--untracked-files=no');
+    return { commit: git('rev-parse', 'HEAD'), dirty: changes !== '' };
   } catch {
     return { commit: 'unknown', dirty: true };
   }
