@@ -1,6 +1,7 @@
 // Starts a worker: the sealer (a BullMQ job scheduler tick) and the batch processor,
 // on their own Redis connections. Any number of workers may run against one Redis and
 // one PostgreSQL. `close()` releases the current batch between pages and closes all.
+import { hostname } from 'node:os';
 import { Worker, type Job, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BATCH_QUEUE, SEALER_QUEUE, parseStreamKey, streamKeyPattern } from '../contract/keys.js';
@@ -44,6 +45,11 @@ export interface WorkerDeps {
   process?: boolean;
   /** Counts commits and batch outcomes for /metrics (default: not counted). */
   metrics?: WorkerMetrics;
+  /**
+   * Stored on each batch this process takes (BullMQ's processedBy, shown by the dashboard),
+   * so an operator can tell which process holds a batch (default `<hostname>:<pid>`).
+   */
+  name?: string;
 }
 
 export interface RunningWorker {
@@ -95,6 +101,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
           {
             connection: bullConnection,
             prefix,
+            name: deps.name ?? `${hostname()}:${process.pid}`,
             concurrency: config.workerConcurrency,
             // Batches are idempotent, so a batch whose worker died is simply run again,
             // by whichever worker's stalled check finds its lock expired.
