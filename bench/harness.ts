@@ -17,8 +17,6 @@ import {
 import { seedWorld } from './data.js';
 import type { Recorder } from './recorder.js';
 
-const BENCH_DATABASE = 'tally_bench';
-
 export interface HarnessOptions {
   config: Config;
   rec: Recorder;
@@ -32,6 +30,8 @@ export class Harness {
   readonly redis: Redis;
   readonly runId = Date.now().toString(36);
   readonly basePrefix = `tallybench-${this.runId}`;
+  /** Its own name per run: benches run side by side on a shared server must not drop each other's. */
+  readonly database = `tally_bench_${this.runId}`;
   readonly serverUrl: string;
   readonly benchUrl: string;
   readonly cpuProf: boolean;
@@ -43,16 +43,18 @@ export class Harness {
     this.cpuProf = options.cpuProf;
     this.serverUrl = options.config.databaseUrl ?? LOCAL_DATABASE_URL;
     const url = new URL(this.serverUrl);
-    url.pathname = `/${BENCH_DATABASE}`;
+    url.pathname = `/${this.database}`;
     this.benchUrl = url.toString();
     this.redis = new Redis(options.config.redisUrl, { maxRetriesPerRequest: 3 });
   }
 
   async open(): Promise<void> {
-    await recreateDatabase(this.serverUrl, BENCH_DATABASE);
+    await recreateDatabase(this.serverUrl, this.database);
     await migrate(this.benchUrl);
     const prisma = createPrisma(this.benchUrl, { max: 4 });
     const pool = new pg.Pool({ connectionString: this.benchUrl, max: 4 });
+    // An idle client's lost connection fails the run instead of crashing it unexplained.
+    pool.on('error', (error) => this.rec.fail(`PostgreSQL connection lost: ${error.message}`));
     this.opened = { pool, prisma };
     await seedWorld(prisma);
   }
@@ -71,7 +73,7 @@ export class Harness {
     await deleteKeys(this.redis, `${this.basePrefix}*`).catch(() => undefined);
     await this.opened?.pool.end().catch(() => undefined);
     await this.opened?.prisma.$disconnect().catch(() => undefined);
-    await dropDatabase(this.serverUrl, BENCH_DATABASE).catch(() => undefined);
+    await dropDatabase(this.serverUrl, this.database).catch(() => undefined);
     this.redis.disconnect();
   }
 
