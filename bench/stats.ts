@@ -21,3 +21,10 @@ export function fmt(value: number, digits = 0): string {
     maximumFractionDigits: digits,
   });
 }
+
+/** Seconds `work` takes. */
+export async function timeIt(work: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await work();
+  return (performance.now() - started) / 1000;
+}

@@ -1,5 +1,6 @@
 // A worker process for the benchmark: the real startWorker(), driven over IPC by
-// bench/run.ts (seal now, stop), reporting its peak RSS (the kernel's VmHWM) on stop.
+// bench/workers.ts (seal now, stop), reporting on stop its peak RSS (the kernel's VmHWM)
+// and the CPU it spent since it was ready, so module loading is not counted.
 // Holds no benchmark logic of its own.
 import { readFileSync } from 'node:fs';
 import { createPrisma } from '../src/db/client.js';
@@ -17,7 +18,7 @@ export type ToWorker = { type: 'seal' } | { type: 'stop' };
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'sealed'; windows: number }
-  | { type: 'stopped'; peakRssBytes: number; cpuMs: number };
+  | { type: 'stopped'; peakRssBytes: number; cpuMsSinceReady: number };
 
 function peakRssBytes(): number {
   const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
   const prisma = createPrisma(options.databaseUrl);
   const logger = createLogger('warn', 'bench-worker');
   const worker = await startWorker({ config: options.config, prisma, logger, seal: options.seal });
+  const atReady = process.cpuUsage();
   process.on('message', (message: ToWorker) => {
     if (message.type === 'seal') {
       worker.sealNow().then(
@@ -46,11 +48,11 @@ async function main(): Promise<void> {
       void (async () => {
         await worker.close();
         await prisma.$disconnect();
-        const usage = process.cpuUsage();
+        const usage = process.cpuUsage(atReady);
         send({
           type: 'stopped',
           peakRssBytes: peakRssBytes(),
-          cpuMs: (usage.user + usage.system) / 1000,
+          cpuMsSinceReady: (usage.user + usage.system) / 1000,
         });
         process.disconnect();
       })();

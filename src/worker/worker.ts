@@ -1,6 +1,7 @@
 // Starts a worker: the sealer (a BullMQ job scheduler tick), the batch processor and
-// retention (src/worker/archiver.ts), on their own Redis connections. Any number of workers may run against one Redis and
-// one PostgreSQL. `close()` releases the current batch between pages and closes all.
+// retention (src/worker/archiver.ts), on their own Redis connections. Any number of
+// workers may run against one Redis and one PostgreSQL. `close()` releases the current batch between pages and closes all.
+import { hostname } from 'node:os';
 import { Worker, type Job, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BATCH_QUEUE, SEALER_QUEUE, parseStreamKey, streamKeyPattern } from '../contract/keys.js';
@@ -50,6 +51,11 @@ export interface WorkerDeps {
   metrics?: WorkerMetrics;
   /** Run retention (the archive scheduler and its worker) in this process (default true). */
   archive?: boolean;
+  /**
+   * Stored on each batch this process takes (BullMQ's processedBy, shown by the dashboard),
+   * so an operator can tell which process holds a batch (default `<hostname>:<pid>`).
+   */
+  name?: string;
 }
 
 export interface RunningWorker {
@@ -102,6 +108,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
           {
             connection: bullConnection,
             prefix,
+            name: deps.name ?? `${hostname()}:${process.pid}`,
             concurrency: config.workerConcurrency,
             // Batches are idempotent, so a batch whose worker died is simply run again,
             // by whichever worker's stalled check finds its lock expired.
