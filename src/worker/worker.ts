@@ -1,6 +1,7 @@
 // Starts a worker: the sealer (a BullMQ job scheduler tick), the batch processor and
 // retention (src/worker/archiver.ts), on their own Redis connections. Any number of
-// workers may run against one Redis and one PostgreSQL. `close()` releases the current batch between pages and closes all.
+// workers may run against one Redis and one PostgreSQL. `close()` releases the current
+// batch between pages and closes all.
 import { hostname } from 'node:os';
 import { Worker, type Job, type Queue } from 'bullmq';
 import { Redis } from 'ioredis';
