@@ -3,6 +3,9 @@
 // scenario can show what the child said.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from '../../../devkit/services.js';
 import { waitFor } from '../../support/services.js';
 
@@ -75,6 +78,8 @@ export async function spawnIngest(
   const port = await freePort();
   const child = spawnTs('src/producer/main.ts', {
     LOG_LEVEL: 'warn',
+    // A spool directory of its own unless the scenario names one (to restart on it).
+    TALLY_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'tally-spool-')),
     ...env,
     TALLY_INGEST_HOST: '127.0.0.1',
     TALLY_INGEST_PORT: String(port),
