@@ -71,11 +71,12 @@ export function spawnWorker(env: Record<string, string>): Child {
 
 export { freePort };
 
-/** An ingest process (`src/producer/main.ts`) on a free loopback port, once it answers /healthz. */
+/** An ingest process (`src/producer/main.ts`) on `port` (default: a free one), once it answers /healthz. */
 export async function spawnIngest(
   env: Record<string, string>,
+  port?: number,
 ): Promise<{ child: Child; base: string }> {
-  const port = await freePort();
+  port ??= await freePort();
   const child = spawnTs('src/producer/main.ts', {
     LOG_LEVEL: 'warn',
     // A spool directory of its own unless the scenario names one (to restart on it).
