@@ -52,6 +52,8 @@ const envSchema = z.object({
   TALLY_INGEST_CONNECTION_TIMEOUT_MS: int(100, 600_000).default(30_000),
   TALLY_INGEST_MAX_CONNECTIONS: int(1, 1_000_000).default(256),
   TALLY_INGEST_MAX_JSON_DEPTH: int(2, 10_000).default(32),
+  TALLY_SPOOL_DIR: str().default('.tally/spool'),
+  TALLY_SPOOL_MAX_BYTES: int(0, Number.MAX_SAFE_INTEGER).default(512 * 1024 * 1024),
   TALLY_KEY_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, _ . -')
@@ -121,6 +123,10 @@ export interface Config {
   ingestConnectionTimeoutMs: number;
   ingestMaxConnections: number;
   ingestMaxJsonDepth: number;
+  /** Where the ingest server spools reports Redis did not acknowledge in time. */
+  spoolDir: string;
+  /** The spool's bound in bytes; 0 turns the spool off (503 while Redis is unavailable). */
+  spoolMaxBytes: number;
   keyPrefix: string;
   producerTimeoutMs: number;
   sealGraceMs: number;
@@ -184,6 +190,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ingestConnectionTimeoutMs: e.TALLY_INGEST_CONNECTION_TIMEOUT_MS,
     ingestMaxConnections: e.TALLY_INGEST_MAX_CONNECTIONS,
     ingestMaxJsonDepth: e.TALLY_INGEST_MAX_JSON_DEPTH,
+    spoolDir: e.TALLY_SPOOL_DIR,
+    spoolMaxBytes: e.TALLY_SPOOL_MAX_BYTES,
     keyPrefix: e.TALLY_KEY_PREFIX,
     producerTimeoutMs: e.TALLY_PRODUCER_TIMEOUT_MS,
     sealGraceMs: e.TALLY_SEAL_GRACE_MS,

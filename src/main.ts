@@ -6,12 +6,18 @@ import { createPrisma } from './db/client.js';
 import { createLogger } from './logger.js';
 import { closeOnSignals, run } from './lifecycle.js';
 import { attachBacklog } from './metrics/backlog.js';
-import { IngestMetrics, instrumentProducer, observeRequests } from './metrics/ingest.js';
+import {
+  IngestMetrics,
+  instrumentProducer,
+  observeRequests,
+  observeSpool,
+} from './metrics/ingest.js';
 import { addMetricsRoute, createMetricsRegistry } from './metrics/registry.js';
 import { WorkerMetrics } from './metrics/worker.js';
 import { UsageProducer } from './producer/producer.js';
 import { ingestLimitsFromConfig } from './producer/ingest-limits.js';
 import { buildIngestServer } from './producer/server.js';
+import { openIngestSpool } from './producer/spool/ingest-spool.js';
 import { DASHBOARD_PATH, dashboardSettings, registerDashboard } from './dashboard/dashboard.js';
 import { startWorker } from './worker/worker.js';
 import { batchQueueDependency } from './worker/queues.js';
@@ -45,13 +51,20 @@ run('tally', async () => {
   });
   const closeBacklog = attachBacklog(registry, config, worker.batches, logger);
   const producer = UsageProducer.fromConfig(config, logger);
+  const spool = await openIngestSpool(config, producer, logger);
+  if (spool !== undefined) observeSpool(registry, spool.spool, () => spool.producer.spooled);
   const server = buildIngestServer({
-    producer: instrumentProducer(producer, metrics),
+    producer: instrumentProducer(spool?.producer ?? producer, metrics),
     gatewayToken,
     logger,
     bodyLimitBytes: config.ingestBodyLimitBytes,
     limits: ingestLimitsFromConfig(config),
-    dependencies: [redis, postgres, batchQueueDependency(worker.batches)],
+    dependencies: [
+      redis,
+      postgres,
+      batchQueueDependency(worker.batches),
+      ...(spool === undefined ? [] : [spool.dependency]),
+    ],
   });
   observeRequests(server, metrics);
   addMetricsRoute(server, registry);
@@ -61,6 +74,7 @@ run('tally', async () => {
 
   closeOnSignals(logger, async () => {
     await server.close();
+    await spool?.close();
     await producer.close();
     await worker.close();
     closeBacklog();

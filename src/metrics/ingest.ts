@@ -4,7 +4,7 @@
 // stays unaware of Prometheus. Must never label by user, key, model or token.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { UsageProducer } from '../producer/producer.js';
 
@@ -21,7 +21,7 @@ export class IngestMetrics {
     const registers = [registry];
     this.reportsAccepted = new Counter({
       name: 'tally_ingest_reports_accepted_total',
-      help: 'Reports acknowledged to a gateway (written to a partition stream).',
+      help: 'Reports acknowledged to a gateway (written to a partition stream, or to the spool when Redis did not answer in time).',
       registers,
     });
     this.requestsRefused = new Counter({
@@ -86,5 +86,65 @@ export function observeRequests(
     const route = request.routeOptions.url ?? '(none)';
     metrics.requestDuration.observe({ route, status }, reply.elapsedTime / 1000);
     if (reply.statusCode >= 400) metrics.requestsRefused.inc({ status });
+  });
+}
+
+interface SpoolView {
+  stats(): {
+    reports: number;
+    bytes: number;
+    maxBytes: number;
+    oldestSpooledAt: number | undefined;
+  };
+}
+
+/** The ingest spool's depth, bound and oldest report's age, read at each scrape. */
+export function observeSpool(
+  registry: Registry,
+  spool: SpoolView,
+  spooled: () => number,
+  now: () => number = Date.now,
+): void {
+  const registers = [registry];
+  const gauge = (name: string, help: string, value: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        this.set(value());
+      },
+    });
+  gauge(
+    'tally_ingest_spool_reports',
+    'Reports in the ingest spool not yet written to Redis.',
+    () => spool.stats().reports,
+  );
+  gauge(
+    'tally_ingest_spool_bytes',
+    'Bytes of the ingest spool segment files on disk.',
+    () => spool.stats().bytes,
+  );
+  gauge(
+    'tally_ingest_spool_max_bytes',
+    'The ingest spool bound (TALLY_SPOOL_MAX_BYTES).',
+    () => spool.stats().maxBytes,
+  );
+  gauge(
+    'tally_ingest_spool_oldest_age_seconds',
+    'Age of the oldest report in the ingest spool; 0 when it is empty.',
+    () => {
+      const oldest = spool.stats().oldestSpooledAt;
+      return oldest === undefined ? 0 : (now() - oldest) / 1000;
+    },
+  );
+  new Counter({
+    name: 'tally_ingest_reports_spooled_total',
+    help: 'Reports acknowledged to a gateway after being written to the spool (Redis did not answer in time).',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(spooled());
+    },
   });
 }

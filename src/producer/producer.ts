@@ -66,13 +66,13 @@ export class UsageProducer {
 
   /** Validates and enqueues one report; resolves to its report_id. */
   async report(input: UsageReportInput): Promise<string> {
-    const [id] = await this.enqueue(this.prepare([input], false));
+    const [id] = await this.write(this.prepare([input], false));
     return id as string;
   }
 
   /** Validates all, then enqueues all in one round trip; resolves to the report_ids in order. */
   async reportMany(inputs: UsageReportInput[]): Promise<string[]> {
-    return this.enqueue(this.prepare(inputs, true));
+    return this.write(this.prepare(inputs, true));
   }
 
   /** Resolves when Redis answers PING within the timeout. */
@@ -99,7 +99,11 @@ export class UsageProducer {
     }
   }
 
-  private prepare(inputs: UsageReportInput[], indexed: boolean): StoredReport[] {
+  /**
+   * Validates all reports and gives each without one its report_id; nothing is written.
+   * Throws InvalidReportError (with item indexes in the paths when `indexed`).
+   */
+  prepare(inputs: UsageReportInput[], indexed: boolean): StoredReport[] {
     if (!Array.isArray(inputs)) {
       throw new InvalidReportError([{ path: '(reports)', message: 'must be an array' }], []);
     }
@@ -123,7 +127,8 @@ export class UsageProducer {
     return reports;
   }
 
-  private async enqueue(reports: StoredReport[]): Promise<string[]> {
+  /** Writes prepared reports (each keeps its report_id) in one round trip, within the timeout. */
+  async write(reports: StoredReport[]): Promise<string[]> {
     const ids = reports.map((r) => r.report_id);
     if (reports.length === 0) return ids;
     await this.withRedis(ids, async () => {

@@ -15,6 +15,7 @@ import {
   type IngestLimits,
 } from './ingest-limits.js';
 import { LogThrottle } from './log-throttle.js';
+import { SpoolRefusedError } from './spool/errors.js';
 import type { UsageProducer } from './producer.js';
 
 export const INGEST_PATH = '/v2/usage/gateway-metrics';
@@ -152,6 +153,13 @@ export function buildIngestServer(options: IngestServerOptions) {
             invalid_indexes: error.invalidIndexes,
           });
         }
+        if (error instanceof SpoolRefusedError) {
+          return reply.code(503).send({
+            error: error.reason === 'full' ? 'spool_full' : 'spool_unwritable',
+            message: `usage storage is unavailable and the ingest spool ${error.reason === 'full' ? 'is full' : 'is not writable'}; nothing was acknowledged, retry later with the same report_ids`,
+            report_ids: error.reportIds,
+          });
+        }
         if (error instanceof RedisUnavailableError) {
           // The ids let a gateway retry without double counting: the write may have
           // landed before the timeout, and a resend with the same ids counts once.
@@ -173,7 +181,7 @@ export function buildIngestServer(options: IngestServerOptions) {
 export type IngestServer = ReturnType<typeof buildIngestServer>;
 
 /** Redis as the producer sees it: its own bounded PING. */
-function producerRedis(producer: Pick<UsageProducer, 'ping'>): Dependency {
+export function producerRedis(producer: Pick<UsageProducer, 'ping'>): Dependency {
   return {
     name: 'redis',
     async check() {

@@ -26,7 +26,8 @@ async function startRole(
   env: Record<string, string>,
 ): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'warn', ...env },
+    // The spool off: with it, ingest starts without Redis (test/producer/spool-server.test.ts).
+    env: { PATH: process.env['PATH'] ?? '', LOG_LEVEL: 'warn', TALLY_SPOOL_MAX_BYTES: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

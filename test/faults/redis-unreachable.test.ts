@@ -1,7 +1,8 @@
 // Fault 4: Redis unreachable from the producer (a dedicated redis-server frozen with
 // SIGSTOP, then killed outright). The SDK fails within its timeout with
-// RedisUnavailableError; the ingest process answers 503 with the report_ids and recovers
-// by itself when Redis is back; resent reports commit once.
+// RedisUnavailableError; the ingest process with its spool turned off
+// (TALLY_SPOOL_MAX_BYTES=0) answers 503 with the report_ids and recovers by itself when
+// Redis is back; resent reports commit once. With the spool on, see fault 9.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisUnavailableError, UsageProducer } from '../../src/producer/index.js';
 import { seedWorld } from '../support/fixtures.js';
@@ -50,7 +51,11 @@ describe('fault 4: Redis unreachable from the producer', () => {
       TALLY_PARTITIONS: '2',
       TALLY_PRODUCER_TIMEOUT_MS: String(TIMEOUT_MS),
     };
-    const { child: ingest, base } = await spawnIngest({ ...env, TALLY_GATEWAY_TOKEN: TOKEN });
+    const { child: ingest, base } = await spawnIngest({
+      ...env,
+      TALLY_GATEWAY_TOKEN: TOKEN,
+      TALLY_SPOOL_MAX_BYTES: '0',
+    });
     children.push(ingest);
     const worker = spawnWorker({
       ...env,

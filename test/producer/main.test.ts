@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { INGEST_PATH } from '../../src/producer/server.js';
 import { REDIS_URL, createTestRedis, waitFor, type TestRedis } from '../support/services.js';
@@ -15,7 +18,12 @@ interface Running {
 function startIngest(env: Record<string, string>): Running {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/producer/main.ts'], {
     cwd: process.cwd(),
-    env: { PATH: process.env['PATH'] ?? '', ...env },
+    // Each run spools into a directory of its own (the default is under the working dir).
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      TALLY_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'tally-spool-')),
+      ...env,
+    },
   });
   const stdout: string[] = [];
   const stderr: string[] = [];

@@ -3,6 +3,9 @@
 // scenario can show what the child said.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from '../../../devkit/services.js';
 import { waitFor } from '../../support/services.js';
 
@@ -68,13 +71,16 @@ export function spawnWorker(env: Record<string, string>): Child {
 
 export { freePort };
 
-/** An ingest process (`src/producer/main.ts`) on a free loopback port, once it answers /healthz. */
+/** An ingest process (`src/producer/main.ts`) on `port` (default: a free one), once it answers /healthz. */
 export async function spawnIngest(
   env: Record<string, string>,
+  port?: number,
 ): Promise<{ child: Child; base: string }> {
-  const port = await freePort();
+  port ??= await freePort();
   const child = spawnTs('src/producer/main.ts', {
     LOG_LEVEL: 'warn',
+    // A spool directory of its own unless the scenario names one (to restart on it).
+    TALLY_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'tally-spool-')),
     ...env,
     TALLY_INGEST_HOST: '127.0.0.1',
     TALLY_INGEST_PORT: String(port),
