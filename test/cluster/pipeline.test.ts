@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSlot, streamKey } from '../../src/contract/keys.js';
 import { INGEST_PATH } from '../../src/producer/server.js';
-import { startLocalCluster, type LocalCluster } from './support/local-cluster.js';
+import { startLocalCluster, type LocalCluster } from '../../devkit/redis-cluster.js';
 import {
   PARTITIONS,
   startClusterPipeline,

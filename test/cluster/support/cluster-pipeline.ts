@@ -17,7 +17,7 @@ import {
   waitFor,
   type TestDatabase,
 } from '../../support/services.js';
-import type { LocalCluster } from './local-cluster.js';
+import type { LocalCluster } from '../../../devkit/redis-cluster.js';
 
 export const PARTITIONS = 6;
 
