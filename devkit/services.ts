@@ -3,9 +3,9 @@
 // prefix, the reports still queued in its streams, and a free local port. Must never be imported by src/
 // (production takes its URLs from src/config.ts) and never reads the environment.
 import net, { type AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
 import pg from 'pg';
 import { streamKey } from '../src/contract/keys.js';
+import { hashTagged, masters, type RedisClient } from '../src/redis.js';
 
 /** A local PostgreSQL server with trust auth, through its maintenance database. */
 export const LOCAL_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -52,29 +52,30 @@ export async function recreateDatabase(serverUrl: string, name: string): Promise
   return createDatabase(serverUrl, name);
 }
 
-/** Deletes every key matching `pattern` (e.g. `${prefix}:*`). */
-export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+/** Deletes every key matching `pattern` (e.g. `${prefix}:*`), on every master of a cluster. */
+export async function deleteKeys(redis: RedisClient, pattern: string): Promise<void> {
+  for (const node of masters(redis)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      // One key per command: on a cluster, keys of one UNLINK must share a slot.
+      if (keys.length > 0) await Promise.all(keys.map((key) => node.unlink(key)));
+    } while (cursor !== '0');
+  }
 }
 
-/** Total entries left in the partition streams under `prefix` (one round trip). */
+/** Total entries left in the partition streams under `prefix` (sent together). */
 export async function streamLength(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   partitions: number,
 ): Promise<number> {
-  const pipeline = redis.pipeline();
-  for (let p = 0; p < partitions; p += 1) pipeline.xlen(streamKey(prefix, p));
-  const results = (await pipeline.exec()) ?? [];
-  return results.reduce((sum, [error, n]) => {
-    if (error) throw error;
-    return sum + Number(n);
-  }, 0);
+  const tagged = hashTagged(redis);
+  const lengths = await Promise.all(
+    Array.from({ length: partitions }, (_, p) => redis.xlen(streamKey(prefix, p, tagged))),
+  );
+  return lengths.reduce((sum, n) => sum + n, 0);
 }
 
 /** A loopback port that was free a moment ago (bound, then released): nothing listens on it. */

@@ -36,7 +36,32 @@ const timeZone = z.string().refine((tz) => {
 }, 'must be an IANA time zone name such as UTC or Europe/Berlin');
 
 const envSchema = z.object({
-  REDIS_URL: url(/^rediss?:$/, 'redis:// or rediss://').default('redis://127.0.0.1:6379'),
+  REDIS_URL: url(/^rediss?:$/, 'redis:// or rediss://').optional(),
+  TALLY_REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((n) => n.trim())
+        .filter((n) => n !== ''),
+    )
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(/^[A-Za-z0-9.-]+:\d{1,5}$/, 'host:port pairs, comma-separated')
+            .transform((n) => {
+              const colon = n.lastIndexOf(':');
+              return { host: n.slice(0, colon), port: Number(n.slice(colon + 1)) };
+            })
+            .refine((n) => n.port >= 1 && n.port <= 65535, 'ports must be 1-65535'),
+        )
+        .min(1),
+    )
+    .optional(),
+  TALLY_REDIS_WAIT_REPLICAS: int(0, 16).default(0),
+  TALLY_REDIS_WAIT_TIMEOUT_MS: int(1, 60_000).default(500),
   DATABASE_URL: url(/^postgres(ql)?:$/, 'postgresql://').optional(),
   TALLY_PARTITIONS: int(1, 1024).default(4),
   TALLY_FLUSH_INTERVAL_MS: int(100, 3_600_000).default(10_000),
@@ -105,8 +130,21 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** One seed node of a Redis Cluster. */
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
 export interface Config {
+  /** The single Redis; unused when `redisClusterNodes` is set. */
   redisUrl: string;
+  /** Seed nodes of a Redis Cluster; set, every role talks to the cluster (see src/redis.ts). */
+  redisClusterNodes: RedisNode[] | undefined;
+  /** Replicas that must confirm each ingest write (Redis WAIT); 0 = no WAIT. */
+  redisWaitReplicas: number;
+  /** Longest a WAIT waits for those replicas before the write counts as unacknowledged. */
+  redisWaitTimeoutMs: number;
   databaseUrl: string | undefined;
   partitions: number;
   flushIntervalMs: number;
@@ -171,8 +209,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'invalid configuration:\n  TALLY_GATEWAY_TOKEN, TALLY_GPUSTACK_JWT_SECRET: set one, not both (the second derives the first)',
     );
   }
+  if (e.REDIS_URL !== undefined && e.TALLY_REDIS_CLUSTER_NODES !== undefined) {
+    // Refused, not warned: a process writing to a Redis other than the one its workers
+    // drain would acknowledge reports that nobody ever commits.
+    throw new ConfigError(
+      'invalid configuration:\n  REDIS_URL, TALLY_REDIS_CLUSTER_NODES: set one, not both (the cluster nodes replace REDIS_URL)',
+    );
+  }
+  if (
+    e.TALLY_REDIS_WAIT_TIMEOUT_MS >= e.TALLY_PRODUCER_TIMEOUT_MS &&
+    e.TALLY_REDIS_WAIT_REPLICAS > 0
+  ) {
+    throw new ConfigError(
+      'invalid configuration:\n  TALLY_REDIS_WAIT_TIMEOUT_MS: must be below TALLY_PRODUCER_TIMEOUT_MS, or every unconfirmed write outlives the call',
+    );
+  }
   return {
-    redisUrl: e.REDIS_URL,
+    redisUrl: e.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    redisClusterNodes: e.TALLY_REDIS_CLUSTER_NODES,
+    redisWaitReplicas: e.TALLY_REDIS_WAIT_REPLICAS,
+    redisWaitTimeoutMs: e.TALLY_REDIS_WAIT_TIMEOUT_MS,
     databaseUrl: e.DATABASE_URL,
     partitions: e.TALLY_PARTITIONS,
     flushIntervalMs: e.TALLY_FLUSH_INTERVAL_MS,

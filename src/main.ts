@@ -32,7 +32,7 @@ run('tally', async () => {
   const logger = createLogger(config.logLevel, 'tally');
 
   const prisma = createPrisma(databaseUrl);
-  const redis = redisDependency(config.redisUrl);
+  const redis = redisDependency(config);
   const postgres = postgresDependency(prisma, databaseUrl);
   try {
     await requireDependencies([redis, postgres]);

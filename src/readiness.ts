@@ -5,8 +5,8 @@
 // Must never print a password or hang longer than a check's timeout.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyInstance } from 'fastify';
-import { Redis } from 'ioredis';
 import { errorLine, type Logger } from './logger.js';
+import { describeRedis, openRedis, type RedisTarget } from './redis.js';
 
 export type DependencyState =
   | { status: 'ok'; [detail: string]: unknown }
@@ -58,15 +58,7 @@ export function registerReadyz(
 }
 
 /** A URL as it may be printed: the password replaced. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparsable URL)';
-  }
-}
+export { redactUrl } from './redis.js';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
@@ -87,8 +79,8 @@ export async function withTimeout<T>(work: Promise<T>, ms: number, what: string)
  * Redis, pinged on a connection of the check's own that never queues a command, so an
  * unreachable server answers `unavailable` at once. `close()` it with the role.
  */
-export function redisDependency(url: string): Dependency & { close(): void } {
-  const redis = new Redis(url, {
+export function redisDependency(target: RedisTarget): Dependency & { close(): void } {
+  const redis = openRedis(target, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -107,7 +99,7 @@ export function redisDependency(url: string): Dependency & { close(): void } {
       } catch (error) {
         return {
           status: 'unavailable',
-          message: `Redis at REDIS_URL (${redactUrl(url)}) does not answer: ${errorLine(error)}; start it or fix REDIS_URL`,
+          message: `${describeRedis(target)} does not answer: ${errorLine(error)}; start it or fix ${target.redisClusterNodes === undefined ? 'REDIS_URL' : 'TALLY_REDIS_CLUSTER_NODES'}`,
         };
       }
     },

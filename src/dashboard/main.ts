@@ -1,10 +1,10 @@
 // `npm run dashboard`: bull-board for the batch queue on its own port, at /dashboard as
 // under `npm start`, with /healthz and /readyz. All wiring lives here.
 import Fastify, { LogController } from 'fastify';
-import { Redis } from 'ioredis';
 import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { closeOnSignals, run } from '../lifecycle.js';
+import { openRedis } from '../redis.js';
 import { redisDependency, registerReadyz, requireDependencies } from '../readiness.js';
 import { batchQueueDependency, openBatchQueue } from '../worker/queues.js';
 import { DASHBOARD_PATH, dashboardSettings, registerDashboard } from './dashboard.js';
@@ -15,14 +15,14 @@ run('dashboard', async () => {
   const config = loadConfig();
   const settings = dashboardSettings(config, config.dashboardHost);
   const logger = createLogger(config.logLevel, 'tally-dashboard');
-  const redis = redisDependency(config.redisUrl);
+  const redis = redisDependency(config);
   try {
     await requireDependencies([redis]);
   } catch (error) {
     redis.close();
     throw error;
   }
-  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const connection = openRedis(config, { maxRetriesPerRequest: null });
   const batches = openBatchQueue(connection, config.keyPrefix);
   // No request lines: a flood of unauthenticated requests must not become a flood of logs.
   const app = Fastify({

@@ -4,7 +4,7 @@
 // gauge of one scrape comes from one read. Must never write to Redis or scan the streams
 // beyond their first entry.
 import type { Queue } from 'bullmq';
-import { Redis } from 'ioredis';
+import { hashTagged, openRedis, type RedisClient, type RedisTarget } from '../redis.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { streamKey } from '../contract/keys.js';
 import type { Logger } from '../logger.js';
@@ -21,36 +21,37 @@ export interface Backlog {
 }
 
 export interface BacklogSource {
-  redis: Redis;
+  redis: RedisClient;
   batches: Pick<Queue, 'getJobCounts'>;
   keyPrefix: string;
   partitions: number;
 }
 
-/** Reads the backlog: one pipelined round trip for the streams, one for the batch counts. */
+/**
+ * Reads the backlog: the streams' lengths and heads, sent together (on a cluster each
+ * partition may live on another node, so no single pipeline spans them), and the batch counts.
+ */
 export async function readBacklog(source: BacklogSource): Promise<Backlog> {
-  const pipeline = source.redis.pipeline().time();
-  for (let p = 0; p < source.partitions; p += 1) {
-    const key = streamKey(source.keyPrefix, p);
-    pipeline.xlen(key).xrange(key, '-', '+', 'COUNT', 1);
-  }
-  const [replies, counts] = await Promise.all([
-    pipeline.exec(),
+  const tagged = hashTagged(source.redis);
+  const keys = Array.from({ length: source.partitions }, (_, p) =>
+    streamKey(source.keyPrefix, p, tagged),
+  );
+  const [time, streams, counts] = await Promise.all([
+    source.redis.time(),
+    Promise.all(
+      keys.map(async (key) =>
+        Promise.all([source.redis.xlen(key), source.redis.xrange(key, '-', '+', 'COUNT', 1)]),
+      ),
+    ),
     source.batches.getJobCounts(...BATCH_STATES),
   ]);
-  if (replies === null) throw new Error('the Redis pipeline was discarded');
-  const value = (i: number): unknown => {
-    const [error, result] = replies[i] ?? [new Error(`no reply ${i}`), undefined];
-    if (error) throw error;
-    return result;
-  };
-  const [seconds, micros] = value(0) as [string, string];
+  const [seconds, micros] = time;
   const nowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   const streamEntries: number[] = [];
   let oldestMs = nowMs;
-  for (let p = 0; p < source.partitions; p += 1) {
-    streamEntries.push(value(1 + 2 * p) as number);
-    const first = (value(2 + 2 * p) as [string, string[]][])[0];
+  for (const [length, head] of streams) {
+    streamEntries.push(length);
+    const first = head[0];
     if (first !== undefined) oldestMs = Math.min(oldestMs, Number(first[0].split('-')[0]));
   }
   return {
@@ -131,8 +132,7 @@ export function registerBacklogMetrics(
   });
 }
 
-export interface BacklogConfig {
-  redisUrl: string;
+export interface BacklogConfig extends RedisTarget {
   keyPrefix: string;
   partitions: number;
 }
@@ -145,7 +145,7 @@ export function attachBacklog(
   logger: Logger,
 ): () => void {
   // A scrape must answer even when Redis is down: fail fast instead of queueing commands.
-  const redis = new Redis(config.redisUrl, {
+  const redis = openRedis(config, {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     lazyConnect: false,

@@ -1,7 +1,7 @@
 // The producer's Redis connection policy: how an owned connection is opened (no offline
 // queue, bounded timeouts, endless background reconnects) and how a call waits for it.
 // Must never let a call wait past its deadline or queue a command for a later connection.
-import { Redis } from 'ioredis';
+import { openRedis, type RedisClient, type RedisTarget } from '../redis.js';
 import type { Logger } from '../logger.js';
 import { LogThrottle } from './log-throttle.js';
 
@@ -26,9 +26,13 @@ export class Deadline {
   }
 }
 
-/** Opens a connection the producer owns, tuned to fail fast and recover by itself. */
-export function openConnection(url: string, timeoutMs: number, logger: Logger): Redis {
-  const redis = new Redis(url, {
+/** Opens a connection the producer owns (Redis or Redis Cluster), tuned to fail fast and recover by itself. */
+export function openConnection(
+  target: RedisTarget,
+  timeoutMs: number,
+  logger: Logger,
+): RedisClient {
+  const redis = openRedis(target, {
     // A command is written now or rejected now; a queued report would outlive the
     // caller's timeout and could be stored after the caller was told it failed.
     enableOfflineQueue: false,
@@ -67,7 +71,7 @@ export function openConnection(url: string, timeoutMs: number, logger: Logger): 
  * timeout on every report during an outage.
  */
 export async function untilReady(
-  redis: Redis,
+  redis: RedisClient,
   deadline: Deadline,
   unavailable: (reason: string) => Error,
 ): Promise<void> {

@@ -20,7 +20,7 @@ run('tally-ingest', async () => {
   const config = loadConfig();
   const gatewayToken = requireGatewayToken(config);
   const logger = createLogger(config.logLevel, 'tally-ingest');
-  const redis = redisDependency(config.redisUrl);
+  const redis = redisDependency(config);
   try {
     if (config.spoolMaxBytes === 0) await requireDependencies([redis]);
     else {

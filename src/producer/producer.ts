@@ -1,7 +1,6 @@
 // The producer SDK: validates usage reports, gives each a time-ordered report_id and
 // XADDs them to N partition streams in one pipelined round trip, failing fast when Redis
 // is down. Must never import PostgreSQL or BullMQ, trim a stream, or outwait its timeout.
-import type { Redis } from 'ioredis';
 import {
   parseReport,
   REPORT_FIELD,
@@ -11,6 +10,7 @@ import {
   type UsageReportInput,
 } from '../contract/index.js';
 import { loadConfig, type Config } from '../config.js';
+import { hashTagged, nodeForKey, type RedisClient, type RedisTarget } from '../redis.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { InvalidReportError, RedisUnavailableError } from './errors.js';
 import { Deadline, openConnection, untilReady } from './connection.js';
@@ -19,12 +19,22 @@ import { createUuidV7, partitionOf } from './ids.js';
 const DEFAULTS = loadConfig({});
 
 export interface UsageProducerOptions {
-  /** A redis:// URL (the producer owns that connection) or a connection the caller owns. */
-  redis: string | Redis;
+  /**
+   * A redis:// URL or a Redis / Redis Cluster target (the producer owns that connection),
+   * or a connection the caller owns (`Redis` or `Cluster`; keys are hash-tagged on a cluster).
+   */
+  redis: string | RedisTarget | RedisClient;
   partitions?: number;
   keyPrefix?: string;
   /** Longest a call may wait for Redis before it rejects with RedisUnavailableError. */
   timeoutMs?: number;
+  /**
+   * Replicas that must confirm each write (Redis WAIT) before a report is acknowledged;
+   * 0 (default) acknowledges once the master has it. See docs/redis-cluster.md.
+   */
+  waitReplicas?: number;
+  /** Longest a WAIT waits for those replicas (default 500 ms, and below `timeoutMs`). */
+  waitTimeoutMs?: number;
   logger?: Logger;
 }
 
@@ -32,7 +42,10 @@ export class UsageProducer {
   readonly partitions: number;
   readonly keyPrefix: string;
   readonly timeoutMs: number;
-  private readonly redis: Redis;
+  readonly waitReplicas: number;
+  readonly waitTimeoutMs: number;
+  private readonly redis: RedisClient;
+  private readonly tagged: boolean;
   private readonly ownsConnection: boolean;
   private readonly nextId = createUuidV7();
   private closed = false;
@@ -47,19 +60,38 @@ export class UsageProducer {
     if (!(this.timeoutMs > 0)) {
       throw new RangeError(`timeoutMs must be > 0, got ${this.timeoutMs}`);
     }
-    this.ownsConnection = typeof options.redis === 'string';
-    this.redis =
+    this.waitReplicas = options.waitReplicas ?? DEFAULTS.redisWaitReplicas;
+    this.waitTimeoutMs = options.waitTimeoutMs ?? DEFAULTS.redisWaitTimeoutMs;
+    if (!Number.isInteger(this.waitReplicas) || this.waitReplicas < 0) {
+      throw new RangeError(`waitReplicas must be a whole number >= 0, got ${this.waitReplicas}`);
+    }
+    if (this.waitReplicas > 0 && !(this.waitTimeoutMs > 0 && this.waitTimeoutMs < this.timeoutMs)) {
+      throw new RangeError(
+        `waitTimeoutMs must be > 0 and below timeoutMs (${this.timeoutMs}), got ${this.waitTimeoutMs}`,
+      );
+    }
+    const target =
       typeof options.redis === 'string'
-        ? openConnection(options.redis, this.timeoutMs, options.logger ?? silentLogger)
-        : options.redis;
+        ? { redisUrl: options.redis, redisClusterNodes: undefined }
+        : 'redisUrl' in options.redis
+          ? options.redis
+          : undefined;
+    this.ownsConnection = target !== undefined;
+    this.redis =
+      target === undefined
+        ? (options.redis as RedisClient)
+        : openConnection(target, this.timeoutMs, options.logger ?? silentLogger);
+    this.tagged = hashTagged(this.redis);
   }
 
   static fromConfig(config: Config, logger?: Logger): UsageProducer {
     return new UsageProducer({
-      redis: config.redisUrl,
+      redis: { redisUrl: config.redisUrl, redisClusterNodes: config.redisClusterNodes },
       partitions: config.partitions,
       keyPrefix: config.keyPrefix,
       timeoutMs: config.producerTimeoutMs,
+      waitReplicas: config.redisWaitReplicas,
+      waitTimeoutMs: config.redisWaitTimeoutMs,
       logger,
     });
   }
@@ -131,26 +163,52 @@ export class UsageProducer {
   async write(reports: StoredReport[]): Promise<string[]> {
     const ids = reports.map((r) => r.report_id);
     if (reports.length === 0) return ids;
+    const keys = reports.map((r) =>
+      streamKey(this.keyPrefix, partitionOf(r.report_id, this.partitions), this.tagged),
+    );
     await this.withRedis(ids, async () => {
-      if (reports.length === 1) {
-        // A single command, so concurrent report() calls share the connection's
-        // auto-pipeline (one write per event-loop tick) instead of one write each.
-        const [report] = reports as [StoredReport];
-        const key = streamKey(this.keyPrefix, partitionOf(report.report_id, this.partitions));
-        await this.redis.xadd(key, '*', REPORT_FIELD, JSON.stringify(report));
-        return;
+      if (reports.length === 1 || this.tagged) {
+        // Single commands, so concurrent report() calls share the connection's
+        // auto-pipeline (one write per event-loop tick, per node on a cluster, where one
+        // pipeline may not span the nodes) instead of one write each.
+        await Promise.all(
+          reports.map((report, i) =>
+            this.redis.xadd(keys[i] as string, '*', REPORT_FIELD, JSON.stringify(report)),
+          ),
+        );
+      } else {
+        const pipeline = this.redis.pipeline();
+        reports.forEach((report, i) => {
+          pipeline.xadd(keys[i] as string, '*', REPORT_FIELD, JSON.stringify(report));
+        });
+        const results = await pipeline.exec();
+        if (results === null) throw new Error('the pipeline was aborted');
+        const failed = results.find(([error]) => error !== null);
+        if (failed?.[0]) throw failed[0];
       }
-      const pipeline = this.redis.pipeline();
-      for (const report of reports) {
-        const key = streamKey(this.keyPrefix, partitionOf(report.report_id, this.partitions));
-        pipeline.xadd(key, '*', REPORT_FIELD, JSON.stringify(report));
-      }
-      const results = await pipeline.exec();
-      if (results === null) throw new Error('the pipeline was aborted');
-      const failed = results.find(([error]) => error !== null);
-      if (failed?.[0]) throw failed[0];
+      await this.confirmReplicated(keys);
     });
     return ids;
+  }
+
+  /**
+   * With `waitReplicas`, a WAIT on each node written to: the reports count as acknowledged
+   * only once that many replicas hold them, so a master's failover cannot lose them.
+   */
+  private async confirmReplicated(keys: string[]): Promise<void> {
+    if (this.waitReplicas === 0) return;
+    const nodes = new Set(keys.map((key) => nodeForKey(this.redis, key)));
+    await Promise.all(
+      [...nodes].map(async (node) => {
+        if (node === undefined) throw new Error('no cluster node serves a written partition');
+        const confirmed = await node.wait(this.waitReplicas, this.waitTimeoutMs);
+        if (confirmed < this.waitReplicas) {
+          throw new Error(
+            `${confirmed} of ${this.waitReplicas} replicas confirmed the write within ${this.waitTimeoutMs} ms`,
+          );
+        }
+      }),
+    );
   }
 
   /** Runs `work` once Redis is ready, all within the timeout; any failure is RedisUnavailableError. */

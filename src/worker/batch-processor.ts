@@ -4,7 +4,7 @@
 // BullMQ retries the batch; nothing is buffered in-process.
 // Must never delete a page before its commit, nor hand the pure core an I/O handle.
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { hashTagged, type RedisClient } from '../redis.js';
 import type { Config } from '../config.js';
 import { streamKey } from '../contract/keys.js';
 import type { PrismaClient } from '../db/client.js';
@@ -20,7 +20,7 @@ import { commitIsolating } from './isolation.js';
 
 /** The I/O a batch needs, passed in so a test hands it real, isolated instances. */
 export interface BatchIo {
-  redis: Redis;
+  redis: RedisClient;
   prisma: PrismaClient;
   entities: EntityLoader;
   logger: Logger;
@@ -71,7 +71,7 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
     const invalid = invalidBatch(job.id, job.data, settings.windowMs);
     if (invalid !== undefined) throw new UnrecoverableError(`refused batch job: ${invalid}`);
     const { partition, windowStart, windowEnd } = job.data;
-    const key = streamKey(settings.keyPrefix, partition);
+    const key = streamKey(settings.keyPrefix, partition, hashTagged(io.redis));
     const log = io.logger.child({ job: job.id, partition, window: windowStart });
     const started = performance.now();
     const progress: BatchProgress = { pages: 0, read: 0, committed: 0, duplicates: 0, rejected: 0 };

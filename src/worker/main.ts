@@ -16,7 +16,7 @@ run('worker', async () => {
   const databaseUrl = requireDatabaseUrl(config);
   const prisma = createPrisma(databaseUrl);
   const logger = createLogger(config.logLevel, 'tally-worker');
-  const redis = redisDependency(config.redisUrl);
+  const redis = redisDependency(config);
   try {
     await requireDependencies([redis, postgresDependency(prisma, databaseUrl)]);
   } catch (error) {

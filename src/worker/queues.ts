@@ -1,9 +1,10 @@
 // The worker's BullMQ queues: job data, job options, and how to open them. Batch
 // jobs are never removed on failure, so an exhausted batch stays visible and retryable.
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { Queue, type JobsOptions } from 'bullmq';
 import { errorLine } from '../logger.js';
 import { withTimeout, type Dependency } from '../readiness.js';
-import { BATCH_QUEUE, SEALER_QUEUE, batchJobId } from '../contract/keys.js';
+import { BATCH_QUEUE, SEALER_QUEUE, batchJobId, queuePrefix } from '../contract/keys.js';
+import { hashTagged, type RedisClient } from '../redis.js';
 
 /** One sealed batch: the reports of one partition whose stream ids fall in [windowStart, windowEnd). */
 export interface BatchJobData {
@@ -75,15 +76,22 @@ export function batchJobOptions(retry: RetryPolicy): JobsOptions {
   };
 }
 
+/** The batch queue under `prefix`, hash-tagged when `connection` is a Redis Cluster. */
 export function openBatchQueue(
-  connection: ConnectionOptions,
+  connection: RedisClient,
   prefix: string,
 ): Queue<BatchJobData, BatchResult> {
-  return new Queue<BatchJobData, BatchResult>(BATCH_QUEUE, { connection, prefix });
+  return new Queue<BatchJobData, BatchResult>(BATCH_QUEUE, {
+    connection,
+    prefix: queuePrefix(prefix, hashTagged(connection)),
+  });
 }
 
-export function openSealerQueue(connection: ConnectionOptions, prefix: string): Queue {
-  return new Queue(SEALER_QUEUE, { connection, prefix });
+export function openSealerQueue(connection: RedisClient, prefix: string): Queue {
+  return new Queue(SEALER_QUEUE, {
+    connection,
+    prefix: queuePrefix(prefix, hashTagged(connection)),
+  });
 }
 
 /**

@@ -3,7 +3,7 @@
 // so repeated or concurrent ticks add each batch once. No cursor is stored: committed
 // pages are deleted, so the head is always the oldest uncommitted report.
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { hashTagged, type RedisClient } from '../redis.js';
 import { batchJobId, streamEntryTime, streamKey } from '../contract/keys.js';
 import type { Logger } from '../logger.js';
 import {
@@ -14,7 +14,7 @@ import {
 } from './queues.js';
 
 export interface SealerDeps {
-  redis: Redis;
+  redis: RedisClient;
   batches: Queue<BatchJobData, BatchResult>;
   logger: Logger;
   keyPrefix: string;
@@ -24,9 +24,15 @@ export interface SealerDeps {
   retry: RetryPolicy;
 }
 
-/** Redis server time in milliseconds: windows never depend on a worker's clock. */
-export async function redisTime(redis: Redis): Promise<number> {
-  const [seconds, micros] = await redis.time();
+/**
+ * Redis server time in milliseconds: windows never depend on a worker's clock. With `key`,
+ * the time of the node that holds that key (on a cluster, the clock that stamped its entries).
+ */
+export async function redisTime(redis: RedisClient, key?: string): Promise<number> {
+  const [seconds, micros] =
+    key === undefined
+      ? await redis.time()
+      : ((await redis.eval("return redis.call('TIME')", 1, key)) as [string, string]);
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
@@ -37,7 +43,7 @@ export function windowOf(ms: number, windowMs: number): { start: number; end: nu
 
 /** The closed, non-empty windows of one partition, oldest first. */
 export async function closedWindows(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   now: number,
   windowMs: number,
@@ -58,11 +64,12 @@ export async function closedWindows(
 
 /** One sealer tick. Returns how many windows it found closed (jobs that existed are not re-added). */
 export async function seal(deps: SealerDeps): Promise<number> {
-  const now = await redisTime(deps.redis);
   const options = batchJobOptions(deps.retry);
   let sealed = 0;
   for (let partition = 0; partition < deps.partitions; partition += 1) {
-    const key = streamKey(deps.keyPrefix, partition);
+    const key = streamKey(deps.keyPrefix, partition, hashTagged(deps.redis));
+    // The clock of the node that holds the stream: on a cluster, nodes' clocks may differ.
+    const now = await redisTime(deps.redis, key);
     const windows = await closedWindows(deps.redis, key, now, deps.windowMs, deps.graceMs);
     if (windows.length === 0) continue;
     await deps.batches.addBulk(

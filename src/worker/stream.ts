@@ -1,11 +1,11 @@
 // Reads and deletes the stream entries of one window, a page at a time. Deleting is
 // only ever done after the page's reports are committed (see batch-processor.ts).
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis.js';
 import { REPORT_FIELD, type StreamEntry } from '../contract/keys.js';
 
 /** Up to `count` oldest entries with ids in [start, end) milliseconds. */
 export async function readWindowPage(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   start: number,
   end: number,
@@ -22,6 +22,6 @@ export async function readWindowPage(
   });
 }
 
-export async function deleteEntries(redis: Redis, key: string, ids: string[]): Promise<void> {
+export async function deleteEntries(redis: RedisClient, key: string, ids: string[]): Promise<void> {
   if (ids.length > 0) await redis.xdel(key, ...ids);
 }

@@ -4,8 +4,14 @@
 // batch between pages and closes all.
 import { hostname } from 'node:os';
 import { Worker, type Job, type Queue } from 'bullmq';
-import { Redis } from 'ioredis';
-import { BATCH_QUEUE, SEALER_QUEUE, parseStreamKey, streamKeyPattern } from '../contract/keys.js';
+import {
+  BATCH_QUEUE,
+  SEALER_QUEUE,
+  parseStreamKey,
+  queuePrefix,
+  streamKeyPattern,
+} from '../contract/keys.js';
+import { hashTagged, openRedis, scanKeys, type RedisClient } from '../redis.js';
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
 import { errorLine, type Logger } from '../logger.js';
@@ -22,6 +28,7 @@ const SEAL_TICK_MARGIN_MS = 100;
 export type WorkerConfig = Pick<
   Config,
   | 'redisUrl'
+  | 'redisClusterNodes'
   | 'keyPrefix'
   | 'partitions'
   | 'flushIntervalMs'
@@ -71,11 +78,12 @@ export interface RunningWorker {
 export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const { config, logger } = deps;
   // BullMQ needs connections that retry forever; stream reads share one of their own.
-  const bullConnection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  const streams = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
+  const bullConnection = openRedis(config, { maxRetriesPerRequest: null });
+  const streams = openRedis(config, { maxRetriesPerRequest: 3 });
   const prefix = config.keyPrefix;
   const batches = openBatchQueue(bullConnection, prefix);
   const sealerQueue = openSealerQueue(bullConnection, prefix);
+  const bullPrefix = queuePrefix(prefix, hashTagged(bullConnection));
   let closing = false;
 
   const partitions = await partitionCount(streams, config.keyPrefix, config.partitions, logger);
@@ -108,7 +116,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
           ),
           {
             connection: bullConnection,
-            prefix,
+            prefix: bullPrefix,
             name: deps.name ?? `${hostname()}:${process.pid}`,
             concurrency: config.workerConcurrency,
             // Batches are idempotent, so a batch whose worker died is simply run again,
@@ -166,7 +174,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       },
       {
         connection: bullConnection,
-        prefix,
+        prefix: bullPrefix,
         concurrency: 1,
       },
     );
@@ -186,7 +194,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
           config,
           isClosing: () => closing,
           connection: bullConnection,
-          prefix,
+          prefix: bullPrefix,
         });
 
   logger.info(
@@ -218,30 +226,16 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
  * already exists (a producer configured with more partitions must never strand reports).
  */
 async function partitionCount(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   configured: number,
   logger: Logger,
 ): Promise<number> {
   let highest = configured - 1;
-  let cursor = '0';
-  const pattern = streamKeyPattern(prefix);
-  do {
-    const [next, keys] = await redis.scan(
-      cursor,
-      'MATCH',
-      pattern,
-      'COUNT',
-      1000,
-      'TYPE',
-      'stream',
-    );
-    cursor = next;
-    for (const key of keys) {
-      const p = parseStreamKey(prefix, key);
-      if (p !== undefined && p > highest) highest = p;
-    }
-  } while (cursor !== '0');
+  for (const key of await scanKeys(redis, streamKeyPattern(prefix), 'stream')) {
+    const p = parseStreamKey(prefix, key);
+    if (p !== undefined && p > highest) highest = p;
+  }
   if (highest + 1 > configured) {
     logger.warn(
       { configured, found: highest + 1 },

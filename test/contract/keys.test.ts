@@ -2,7 +2,9 @@
 // partition, and nothing else does.
 import { describe, expect, it } from 'vitest';
 import {
+  hashSlot,
   parseStreamKey,
+  queuePrefix,
   streamEntryTime,
   streamKey,
   streamKeyPattern,
@@ -36,5 +38,28 @@ describe('stream keys', () => {
   it('reads the acceptance time from a stream entry id', () => {
     expect(streamEntryTime('1764158400000-7')).toBe(1764158400000);
     expect(streamEntryTime('1764158400000')).toBe(1764158400000);
+  });
+});
+
+describe('hash-tagged keys (Redis Cluster)', () => {
+  it('puts each partition stream under a tag of its own and parses it back', () => {
+    expect(streamKey('tally', 3, true)).toBe('tally:{3}:reports');
+    expect(parseStreamKey('tally', streamKey('tally', 3, true))).toBe(3);
+    expect(parseStreamKey('tally', 'tally:{x}:reports')).toBeUndefined();
+    expect(parseStreamKey('tally', 'tally:{}:reports')).toBeUndefined();
+  });
+
+  it('puts both queues under one tag, and leaves single-Redis names as they were', () => {
+    expect(queuePrefix('tally', true)).toBe('{tally}');
+    expect(queuePrefix('tally')).toBe('tally');
+    expect(streamKey('tally', 3)).toBe('tally:3:reports');
+  });
+
+  it('computes the slots Redis Cluster documents', () => {
+    // CRC16/XMODEM check value of "123456789" is 0x31C3; "foo" is slot 12182.
+    expect(hashSlot('123456789')).toBe(0x31c3 % 16384);
+    expect(hashSlot('foo')).toBe(12182);
+    expect(hashSlot('{foo}:bar')).toBe(12182);
+    expect(hashSlot('a{}b')).not.toBe(hashSlot('')); // an empty tag hashes the whole key
   });
 });

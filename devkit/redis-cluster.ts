@@ -1,0 +1,234 @@
+// A real Redis Cluster on loopback, for tests and the bench: N masters (and optionally
+// replicas), every node its own redis-server process on a free port with its own temp dir,
+// joined by `redis-cli --cluster create`. A caller may SIGKILL a master and wait for its
+// replica's failover. Must never touch the shared Redis; `cleanup()` kills every node.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import type { RedisNode } from '../src/config.js';
+import { freePort } from './services.js';
+
+const run = promisify(execFile);
+
+/** Polls `check` until it returns a value, or throws after `timeoutMs`. */
+async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+  intervalMs = 50,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) {
+      const cause = last instanceof Error ? ` (last error: ${last.message})` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export interface ClusterNode extends RedisNode {
+  process: ChildProcess;
+  dir: string;
+}
+
+export interface LocalCluster {
+  nodes: ClusterNode[];
+  /** host:port of every node, for TALLY_REDIS_CLUSTER_NODES. */
+  seeds: RedisNode[];
+  /** The node currently serving `slot` as master (asked of a live node). */
+  masterOfSlot(slot: number): Promise<ClusterNode>;
+  /** SIGKILLs `node` and waits for its exit. */
+  kill(node: ClusterNode): Promise<void>;
+  /** Starts a killed node again on its port and dir: it rejoins, as a replica if it was failed over. */
+  restart(node: ClusterNode): Promise<void>;
+  /** Replication bytes `master` has that its replicas have not confirmed (largest gap). */
+  replicaGapBytes(master: ClusterNode): Promise<number>;
+  /** Waits until every slot is served again and the cluster state is ok. */
+  waitHealthy(timeoutMs?: number): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+function alive(node: ClusterNode): boolean {
+  return node.process.exitCode === null && node.process.signalCode === null;
+}
+
+async function cli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await run('redis-cli', ['-p', String(port), ...args], { timeout: 30_000 });
+  return stdout;
+}
+
+function spawnNode(port: number, dir: string): ChildProcess {
+  return spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      join(dir, 'nodes.conf'),
+      // A dead master is replaced within about a second of this timeout.
+      '--cluster-node-timeout',
+      '2000',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--logfile',
+      join(dir, 'redis.log'),
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
+export async function startLocalCluster(masters = 3, replicasPerMaster = 0): Promise<LocalCluster> {
+  const nodes: ClusterNode[] = [];
+  const cleanup = async () => {
+    await Promise.all(
+      nodes.map(async (n) => {
+        if (alive(n)) {
+          const exit = once(n.process, 'exit');
+          n.process.kill('SIGKILL');
+          await exit;
+        }
+        await rm(n.dir, { recursive: true, force: true });
+      }),
+    );
+  };
+  try {
+    for (let i = 0; i < masters * (1 + replicasPerMaster); i += 1) {
+      const port = await freePort();
+      const dir = await mkdtemp(join(tmpdir(), 'tally-cluster-'));
+      nodes.push({ host: '127.0.0.1', port, process: spawnNode(port, dir), dir });
+    }
+    for (const node of nodes) {
+      await waitFor(
+        `cluster node on port ${node.port}`,
+        async () => {
+          if (!alive(node)) throw new Error(`redis-server on ${node.port} exited`);
+          try {
+            return (await cli(node.port, 'PING')).trim() === 'PONG' ? true : undefined;
+          } catch {
+            return undefined;
+          }
+        },
+        20_000,
+        50,
+      );
+    }
+    await run(
+      'redis-cli',
+      [
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        String(replicasPerMaster),
+        '--cluster-yes',
+      ],
+      { timeout: 60_000 },
+    );
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+
+  const anyAlive = () => {
+    const node = nodes.find(alive);
+    if (node === undefined) throw new Error('no cluster node is alive');
+    return node;
+  };
+
+  const cluster: LocalCluster = {
+    nodes,
+    seeds: nodes.map(({ host, port }) => ({ host, port })),
+    async masterOfSlot(slot) {
+      const admin = new Redis(anyAlive().port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+      try {
+        const ranges = (await admin.call('CLUSTER', 'SLOTS')) as [
+          number,
+          number,
+          [string, number],
+        ][];
+        const range = ranges.find(([from, to]) => from <= slot && slot <= to);
+        const port = range?.[2][1];
+        const node = nodes.find((n) => n.port === port);
+        if (node === undefined) throw new Error(`no master serves slot ${slot}`);
+        return node;
+      } finally {
+        admin.disconnect();
+      }
+    },
+    async kill(node) {
+      if (!alive(node)) return;
+      const exit = once(node.process, 'exit');
+      node.process.kill('SIGKILL');
+      await exit;
+    },
+    async restart(node) {
+      node.process = spawnNode(node.port, node.dir);
+      await waitFor(
+        `node ${node.port} to answer again`,
+        async () =>
+          (await cli(node.port, 'PING').catch(() => '')).trim() === 'PONG' ? true : undefined,
+        20_000,
+        50,
+      );
+    },
+    async replicaGapBytes(master) {
+      const info = await cli(master.port, 'INFO', 'replication');
+      const own = Number(/master_repl_offset:(\d+)/.exec(info)?.[1] ?? 0);
+      const offsets = [...info.matchAll(/slave\d+:.*?offset=(\d+)/g)].map((m) => Number(m[1]));
+      return offsets.length === 0 ? own : own - Math.min(...offsets);
+    },
+    async waitHealthy(timeoutMs = 30_000) {
+      await waitFor(
+        'the cluster to serve every slot',
+        async () => {
+          const live = nodes.filter(alive);
+          const infos = await Promise.all(
+            live.map((n) => cli(n.port, 'CLUSTER', 'INFO').catch(() => '')),
+          );
+          return infos.every((i) => i.includes('cluster_state:ok')) ? true : undefined;
+        },
+        timeoutMs,
+        100,
+      );
+    },
+    cleanup,
+  };
+  await cluster.waitHealthy();
+  if (replicasPerMaster > 0) {
+    // A replica that never synced may not fail over: wait until every one has.
+    await waitFor(
+      'every replica to sync with its master',
+      async () => {
+        const roles = await Promise.all(nodes.map((n) => cli(n.port, 'INFO', 'replication')));
+        const replicas = roles.filter((r) => r.includes('role:slave'));
+        return replicas.length === masters * replicasPerMaster &&
+          replicas.every((r) => r.includes('master_link_status:up'))
+          ? true
+          : undefined;
+      },
+      30_000,
+      100,
+    );
+  }
+  return cluster;
+}
