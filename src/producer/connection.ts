@@ -103,7 +103,7 @@ export async function untilReady(
 }
 
 type AttemptWatcher = (failed: boolean) => void;
-const attempts = new WeakMap<Redis, AttemptWatchers>();
+const attempts = new WeakMap<RedisClient, AttemptWatchers>();
 
 /**
  * The callers waiting on one connection attempt. They share one pair of listeners on the
@@ -115,7 +115,7 @@ class AttemptWatchers {
   private readonly onReady = () => this.settle(false);
   private readonly onClose = () => this.settle(true);
 
-  constructor(private readonly redis: Redis) {
+  constructor(private readonly redis: RedisClient) {
     redis.once('ready', this.onReady);
     redis.once('close', this.onClose);
   }
@@ -141,7 +141,7 @@ class AttemptWatchers {
 }
 
 /** Calls `watcher` when the connection attempt in progress ends; returns the unsubscribe. */
-function watchAttempt(redis: Redis, watcher: AttemptWatcher): () => void {
+function watchAttempt(redis: RedisClient, watcher: AttemptWatcher): () => void {
   let group = attempts.get(redis);
   if (!group) {
     group = new AttemptWatchers(redis);
