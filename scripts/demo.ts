@@ -44,11 +44,13 @@ function makeReport(i: number, now: number): UsageReportInput {
   };
   const kind = i % 20;
   if (kind < 9) {
+    // Every third chat goes to the LoRA adapter's route: booked under qwen3-8b.
+    const lora = kind % 3 === 0;
     return {
       ...common,
-      model: 'qwen3-8b',
+      model: lora ? 'qwen3-8b:sql-lora' : 'qwen3-8b',
       model_id: 1,
-      model_route_id: 1,
+      model_route_id: lora ? 3 : 1,
       cluster_id: 1,
       operation: 'chat_completion',
       completed: true,
@@ -98,9 +100,12 @@ function makeReport(i: number, now: number): UsageReportInput {
     };
   }
   if (kind < 18) {
-    // A provider's model without a models row.
+    // A provider's model without a models row, called without an API key on behalf of
+    // an organization (the gateway's X-Organization-Id): that Org is the consumer.
     return {
       ...common,
+      access_key: null,
+      organization_id: String(11 + (i % 2)),
       model: 'gpt-4o-mini',
       provider_id: 1,
       provider_name: 'openai-proxy',
@@ -212,6 +217,8 @@ async function printResults(prisma: PrismaClient, timeZone: string): Promise<voi
       { userName: 'asc' },
       { operation: 'asc' },
       { accessKey: 'asc' },
+      { modelRouteId: 'asc' },
+      { consumerPrincipalId: 'asc' },
     ],
   });
   say(`\nDaily rollups (model_usages), dates in ${timeZone}:`);
@@ -221,8 +228,10 @@ async function printResults(prisma: PrismaClient, timeZone: string): Promise<voi
       model: u.modelName,
       provider: u.providerName ?? '',
       cluster: u.clusterName ?? '',
+      route: u.modelRouteName ?? '',
       user: u.userName ?? '',
       api_key: u.apiKeyName ?? '',
+      consumer: u.consumerName === null ? '' : `${u.consumerName} (${u.consumerPrincipalKind})`,
       operation: u.operation ?? '',
       prompt: Number(u.promptTokenCount),
       completion: Number(u.completionTokenCount),

@@ -1,5 +1,6 @@
 // The invariant oracle itself (src/db/checks.ts): it must flag each way invariant 2 can
-// break, or every "invariant 2 holds" in tests, the demo and the bench proves nothing.
+// break, or every "invariant 2 holds" in tests, the demo and the bench proves nothing. Audit
+// rows count live or archived (retention moves them; the rollups keep them).
 // Each case commits real reports through a worker, corrupts the tables by SQL, and
 // expects the corruption reported; the tables are emptied before the file's own check.
 import { describe, expect, it } from 'vitest';
@@ -81,7 +82,48 @@ describe('rollupMismatches', () => {
     ]);
   });
 
-  it('counts archived audit rows: a rollup equals its live plus archived rows', async () => {
+  it('compares the new key columns: a rollup moved to another route or consumer is flagged', async () => {
+    await commitTwoKeys();
+    await env.db.prisma.$executeRaw`
+      UPDATE model_usages SET consumer_principal_id = 99 WHERE user_id = 2`;
+    await env.db.prisma.$executeRaw`UPDATE model_usages SET model_route_id = 7 WHERE user_id = 1`;
+    const found = await rollupMismatches(env.db.prisma);
+    expect(found.map((m) => [m.rollup, m.audit]).sort()).toEqual([
+      ['', '30/0/0/2'],
+      ['', '5/0/0/1'],
+      ['30/0/0/2', ''],
+      ['5/0/0/1', ''],
+    ]);
+    expect(found.map((m) => m.key).join(' ')).toContain('consumer=99');
+  });
+
+  it('counts archived audit rows with the live ones, and flags a lost archived row', async () => {
+    await commitTwoKeys();
+    // As retention moves it: the same row, same id, in the archive.
+    await env.db.prisma.$executeRaw`
+      WITH moved AS (
+        DELETE FROM model_usage_details
+        WHERE id = (SELECT min(id) FROM model_usage_details WHERE user_id = 1)
+        RETURNING *)
+      INSERT INTO model_usage_details_archive (id, report_id, date, model_id, model_name,
+        provider_id, provider_name,
+        provider_type, model_route_id, user_id, access_key, operation, consumer_principal_id,
+        prompt_token_count, completion_token_count, prompt_cached_token_count, request_count,
+        created_at, updated_at)
+      SELECT id, report_id, date, model_id, model_name, provider_id, provider_name,
+        provider_type, model_route_id, user_id, access_key, operation, consumer_principal_id,
+        prompt_token_count, completion_token_count, prompt_cached_token_count, request_count,
+        created_at, updated_at
+      FROM moved`;
+    expect(await env.db.prisma.modelUsageDetailArchive.count()).toBe(1);
+    expect(await rollupMismatches(env.db.prisma)).toEqual([]);
+    await env.db.prisma.$executeRaw`DELETE FROM model_usage_details_archive`;
+    const found = await rollupMismatches(env.db.prisma);
+    expect(found).toHaveLength(1);
+    expect(found[0]?.rollup).toBe('30/0/0/2');
+  });
+
+  it('holds across a real retention run: a rollup equals its live plus archived rows', async () => {
     await commitTwoKeys();
     // Retention (cutoff 2026-12-01) moves the two rows completed on 2026-11-20, and keeps
     // the one marked as completed later.

@@ -66,7 +66,7 @@ describe('start-up checks', () => {
       const lines = run.stderr.trim().split('\n');
       expect(lines).toHaveLength(1);
       expect(lines[0]).toMatch(
-        /DATABASE_URL.*lacks 1 migration.*20261126000000_init.*npm run migrate/,
+        /DATABASE_URL.*lacks \d+ migration.*20261126000000_init.*npm run migrate/,
       );
       expect(run.stdout).not.toContain('worker started');
     },

@@ -78,6 +78,7 @@ describe('UsageProducer.report', () => {
       provider_type: null,
       access_key: null,
       operation: null,
+      organization_id: null,
     });
   });
 

@@ -1,8 +1,7 @@
 // Turns one validated report into an audit row, or a rejection with its reason:
 // validation, estimation, date, snapshot and token resolution. Pure: must never do I/O
 // or read a clock.
-import type { StoredReport } from '../../contract/report.js';
-import type { Operation } from '../../contract/report.js';
+import type { Operation, StoredReport } from '../../contract/report.js';
 import { isLoraOfModel, resolveConsumer, resolveOwner } from './consumer.js';
 import type { Entities } from './entities.js';
 import { estimateTokens, type EstimationRates } from './estimate.js';

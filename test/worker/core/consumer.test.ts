@@ -8,12 +8,14 @@ import {
   resolveConsumer,
   resolveOwner,
 } from '../../../src/worker/core/consumer.js';
-import type {
-  ApiKeyEntity,
-  ModelEntity,
-  PrincipalEntity,
-  RouteEntity,
+import {
+  collectRefs,
+  type ApiKeyEntity,
+  type ModelEntity,
+  type PrincipalEntity,
+  type RouteEntity,
 } from '../../../src/worker/core/entities.js';
+import { storedReport } from '../../support/fixtures.js';
 
 describe('organizationPrincipalId', () => {
   it.each([
@@ -105,5 +107,24 @@ describe('resolveOwner and isLoraOfModel', () => {
     expect(isLoraOfModel('base:other', model, route)).toBe(false);
     expect(isLoraOfModel('base:lora', { ...model, id: 6 }, route)).toBe(false);
     expect(isLoraOfModel('base:lora', model, undefined)).toBe(false);
+  });
+});
+
+describe('collectRefs', () => {
+  it('asks for the callers and the numeric organizations as principals, once each', () => {
+    const refs = collectRefs(
+      [
+        { model: 'm', model_id: 1, user_id: 2, organization_id: '10' },
+        { model: 'm', model_id: 1, user_id: 2, organization_id: 'acme', access_key: 'ak' },
+        { model: 'm', provider_id: 3, organization_id: ' 2 ', model_route_id: 4 },
+      ].map((r) => storedReport(r)),
+    );
+    expect(refs).toEqual({
+      modelIds: [1],
+      providerIds: [3],
+      principalIds: [2, 10],
+      accessKeys: ['ak'],
+      routeIds: [4],
+    });
   });
 });
