@@ -97,7 +97,33 @@ describe('rollupMismatches', () => {
     expect(found.map((m) => m.key).join(' ')).toContain('consumer=99');
   });
 
-  it('counts archived audit rows: a rollup equals its live plus archived rows', async () => {
+  it('counts archived audit rows with the live ones, and flags a lost archived row', async () => {
+    await commitTwoKeys();
+    // As retention moves it: the same row, same id, in the archive.
+    await env.db.prisma.$executeRaw`
+      WITH moved AS (
+        DELETE FROM model_usage_details
+        WHERE id = (SELECT min(id) FROM model_usage_details WHERE user_id = 1)
+        RETURNING *)
+      INSERT INTO model_usage_details_archive (id, report_id, date, model_id, model_name,
+        provider_id, provider_name,
+        provider_type, model_route_id, user_id, access_key, operation, consumer_principal_id,
+        prompt_token_count, completion_token_count, prompt_cached_token_count, request_count,
+        created_at, updated_at)
+      SELECT id, report_id, date, model_id, model_name, provider_id, provider_name,
+        provider_type, model_route_id, user_id, access_key, operation, consumer_principal_id,
+        prompt_token_count, completion_token_count, prompt_cached_token_count, request_count,
+        created_at, updated_at
+      FROM moved`;
+    expect(await env.db.prisma.modelUsageDetailArchive.count()).toBe(1);
+    expect(await rollupMismatches(env.db.prisma)).toEqual([]);
+    await env.db.prisma.$executeRaw`DELETE FROM model_usage_details_archive`;
+    const found = await rollupMismatches(env.db.prisma);
+    expect(found).toHaveLength(1);
+    expect(found[0]?.rollup).toBe('30/0/0/2');
+  });
+
+  it('holds across a real retention run: a rollup equals its live plus archived rows', async () => {
     await commitTwoKeys();
     // Retention (cutoff 2026-12-01) moves the two rows completed on 2026-11-20, and keeps
     // the one marked as completed later.
