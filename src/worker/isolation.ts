@@ -62,7 +62,10 @@ function messageFor(error: unknown, state: string | undefined): string {
   const meta = (
     error as { meta?: { driverAdapterError?: { cause?: { originalMessage?: unknown } } } }
   ).meta;
-  const text = meta?.driverAdapterError?.cause?.originalMessage;
+  // Through Prisma the server's message is in the adapter's cause; from pg, it is the message.
+  const text =
+    meta?.driverAdapterError?.cause?.originalMessage ??
+    (error instanceof Error && sqlState(error) !== undefined ? error.message : undefined);
   const detail = typeof text === 'string' ? text : 'the database refused the report';
   return `${detail} (SQLSTATE ${state ?? 'unknown'}); the report can never be committed as it is`;
 }

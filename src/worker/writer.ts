@@ -3,7 +3,9 @@
 // one multi-row upsert in key order; rejected reports recorded with their reason.
 // Every value travels as a bound parameter (one JSON document per page, or arrays for
 // the rejections), never as SQL text.
-import type { PrismaClient } from '../db/client.js';
+import { Prisma } from '../generated/prisma/client.js';
+import type { Pool, PoolClient } from 'pg';
+import { poolOf, type PrismaClient } from '../db/client.js';
 import type { Rejection } from './core/page.js';
 import type { AuditRow } from './core/resolve.js';
 
@@ -42,7 +44,7 @@ export async function commitPage(
   );
   // The whole page travels as ONE bound JSON parameter: PostgreSQL parses it in one pass,
   // where 25 array parameters cost the client an escape call per value (50,000 a page).
-  const insert = prisma.$queryRaw<{ inserted: number }[]>`
+  const insert = Prisma.sql`
     WITH input AS (
       SELECT * FROM json_to_recordset(${pageJson(sorted)}::json) AS t(
         "reportId" text, date date, "modelId" int, "modelName" text, "modelRouteId" int,
@@ -123,7 +125,7 @@ export async function commitPage(
 
   // One row per report_id: an upsert may not touch the same row twice in one statement.
   const uniqueRejected = [...new Map(rejected.map((r) => [r.reportId, r])).values()];
-  const reject = prisma.$executeRaw`
+  const reject = Prisma.sql`
     INSERT INTO rejected_usage_reports (report_id, reason, message, raw_report, partition)
     SELECT * FROM unnest(
       ${column(uniqueRejected, (r) => r.reportId)}::text[],
@@ -136,16 +138,55 @@ export async function commitPage(
       raw_report = EXCLUDED.raw_report, partition = EXCLUDED.partition, rejected_at = now()`;
 
   if (sorted.length === 0 && uniqueRejected.length === 0) return { committed: 0, duplicates: 0 };
-  let inserted = 0;
-  if (uniqueRejected.length === 0) {
-    inserted = (await insert)[0]?.inserted ?? 0;
-  } else if (sorted.length === 0) {
-    await reject;
-  } else {
-    const [result] = await prisma.$transaction([insert, reject]);
-    inserted = result[0]?.inserted ?? 0;
-  }
+  const pool = poolOf(prisma);
+  if (pool === undefined) throw new TypeError('commitPage needs a client made by createPrisma');
+  const inserted = await commitOnPool(
+    pool,
+    sorted.length > 0 ? insert : undefined,
+    reject,
+    uniqueRejected.length > 0,
+  );
   return { committed: inserted, duplicates: sorted.length - inserted };
+}
+
+/**
+ * The statements as named prepared statements on the pool under Prisma's adapter: parsed and
+ * planned once per connection instead of per page, without Prisma's query layer per call.
+ * Their text is constant (every value is a parameter), as a named statement must be.
+ */
+async function commitOnPool(
+  pool: Pool,
+  insert: Prisma.Sql | undefined,
+  reject: Prisma.Sql,
+  rejecting: boolean,
+): Promise<number> {
+  const run = (client: Pool | PoolClient, name: string, sql: Prisma.Sql) =>
+    client.query<{ inserted: number }>({ name, text: sql.text, values: sql.values });
+  if (!rejecting) {
+    return insert === undefined
+      ? 0
+      : ((await run(pool, 'tally_commit_page', insert)).rows[0]?.inserted ?? 0);
+  }
+  if (insert === undefined) {
+    await run(pool, 'tally_reject_page', reject);
+    return 0;
+  }
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('BEGIN');
+    const result = await run(client, 'tally_commit_page', insert);
+    await run(client, 'tally_reject_page', reject);
+    await client.query('COMMIT');
+    return result.rows[0]?.inserted ?? 0;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {
+      broken = true; // a connection that cannot roll back is not handed out again
+    });
+    throw error;
+  } finally {
+    client.release(broken);
+  }
 }
 
 /**
