@@ -9,14 +9,8 @@ import { loadConfig } from '../src/config.js';
 import { Harness } from './harness.js';
 import { Recorder } from './recorder.js';
 import { closingReport } from './report.js';
-import {
-  currentCommit,
-  loadAverageNow,
-  machineAtStart,
-  RESULTS_DIR,
-  writeResults,
-  type Results,
-} from './results.js';
+import { currentCommit, loadAverageNow, machineAtStart } from '../devkit/run-record.js';
+import { RESULTS_DIR, writeResults, type Results } from './results.js';
 import type { Section } from './section.js';
 import { fmt } from './stats.js';
 

@@ -1,7 +1,8 @@
 // The performance page's generator: a missed target shows as MISSED in the table and in
 // the list under it, a met one as met, and text outside the markers is left alone.
 import { describe, expect, it } from 'vitest';
-import { END, performanceFigures, replaceBlock, START } from '../../bench/docs.js';
+import { performanceFigures } from '../../bench/docs.js';
+import { END, replaceBlock, START } from '../../devkit/generated-docs.js';
 import type { Results } from '../../bench/results.js';
 
 const results: Results = {
