@@ -20,6 +20,12 @@ export function performanceFigures(r: Results, file: string): string {
       `\`TALLY_FLUSH_INTERVAL_MS=${r.config.flushIntervalMs}\`, ` +
       `\`TALLY_SEAL_GRACE_MS=${r.config.sealGraceMs}\`.`,
     '',
+    ...(r.ok
+      ? []
+      : [
+          `**This run FAILED**, so its figures are not to be trusted: ${r.failures.map(cell).join('; ')}.`,
+          '',
+        ]),
     `| ${TABLE_HEADER.map((h) => (h === '' ? 'verdict' : h)).join(' | ')} |`,
     `| ${TABLE_HEADER.map(() => '---').join(' | ')} |`,
     ...rows,

@@ -20,7 +20,7 @@ export interface Results {
   commit: string;
   /** Uncommitted changes in the measured tree. */
   dirty: boolean;
-  /** Sections run; `complete` when all registered sections ran. */
+  /** Sections run; `complete` when all registered sections ran (failed or not). */
   sections: string[];
   complete: boolean;
   machine: Machine;
@@ -32,6 +32,8 @@ export interface Results {
   checks: Check[];
   notes: string[];
   missed: string[];
+  /** Why the run failed (a failed invariant check, a drain that timed out, …); empty when ok. */
+  failures: string[];
   ok: boolean;
 }
 

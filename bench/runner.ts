@@ -87,7 +87,7 @@ export async function runBench(sections: readonly string[], options: RunOptions)
     commit,
     dirty,
     sections: chosen,
-    complete: chosen.length === sections.length && !rec.failed,
+    complete: chosen.length === sections.length,
     machine: { ...machine, loadAverageAtEnd: loadAverageNow() },
     config: {
       pageSize: config.pageSize,
@@ -100,6 +100,7 @@ export async function runBench(sections: readonly string[], options: RunOptions)
     checks: rec.checks,
     notes: rec.notes,
     missed: rec.missed.map((f) => f.id),
+    failures: rec.failures,
     ok: !rec.failed,
   };
   rec.say(`results: ${await writeResults(results)}`);
