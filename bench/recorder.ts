@@ -39,7 +39,8 @@ export class Recorder {
   readonly figures: Figure[] = [];
   readonly checks: Check[] = [];
   readonly notes: string[] = [];
-  private failures = 0;
+  /** Why the run failed, one line per failure (failed invariant checks included). */
+  readonly failures: string[] = [];
   private headings = 0;
 
   constructor(
@@ -58,12 +59,12 @@ export class Recorder {
 
   /** Something went wrong that makes the run's figures untrustworthy (exit status 1). */
   fail(reason: string): void {
-    this.failures += 1;
+    this.failures.push(reason);
     this.say(`  FAILED: ${reason}`);
   }
 
   get failed(): boolean {
-    return this.failures > 0;
+    return this.failures.length > 0;
   }
 
   note(text: string): void {
@@ -72,7 +73,11 @@ export class Recorder {
 
   check(check: Check): void {
     this.checks.push(check);
-    if (!check.ok) this.failures += 1;
+    if (!check.ok) {
+      this.failures.push(
+        `check ${check.run}: sent ${check.sent}, committed ${check.committed}, rejected ${check.rejected}`,
+      );
+    }
   }
 
   figure(input: FigureInput): Figure {

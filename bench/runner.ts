@@ -9,14 +9,8 @@ import { loadConfig } from '../src/config.js';
 import { Harness } from './harness.js';
 import { Recorder } from './recorder.js';
 import { closingReport } from './report.js';
-import {
-  currentCommit,
-  loadAverageNow,
-  machineAtStart,
-  RESULTS_DIR,
-  writeResults,
-  type Results,
-} from './results.js';
+import { currentCommit, loadAverageNow, machineAtStart } from '../devkit/run-record.js';
+import { RESULTS_DIR, writeResults, type Results } from './results.js';
 import type { Section } from './section.js';
 import { fmt } from './stats.js';
 
@@ -93,7 +87,7 @@ export async function runBench(sections: readonly string[], options: RunOptions)
     commit,
     dirty,
     sections: chosen,
-    complete: chosen.length === sections.length && !rec.failed,
+    complete: chosen.length === sections.length,
     machine: { ...machine, loadAverageAtEnd: loadAverageNow() },
     config: {
       pageSize: config.pageSize,
@@ -106,6 +100,7 @@ export async function runBench(sections: readonly string[], options: RunOptions)
     checks: rec.checks,
     notes: rec.notes,
     missed: rec.missed.map((f) => f.id),
+    failures: rec.failures,
     ok: !rec.failed,
   };
   rec.say(`results: ${await writeResults(results)}`);

@@ -1,26 +1,26 @@
-// `npm run docs`: regenerates the figures sections of docs/performance.md from the
-// latest complete results file in bench/results/. `--check` changes nothing and exits 1
-// when the committed document differs from what it would write.
+// `npm run docs`: regenerates the figures of docs/performance.md from the newest complete
+// results file in bench/results/, and those of docs/reliability.md from the newest in
+// test/faults/results/. `--check` changes nothing and exits 1 when a committed document
+// differs from what it would write.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generatePerformanceDoc } from '../bench/docs.js';
-import { latestComplete } from '../bench/results.js';
+import { generatedDocs } from './generated-docs.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');
 
-const latest = latestComplete();
-if (latest === undefined) {
-  console.error('docs: no complete results file in bench/results/ (run `npm run bench`)');
-  process.exit(1);
+let stale = 0;
+for (const doc of await generatedDocs(ROOT)) {
+  const before = readFileSync(doc.path, 'utf8');
+  if (before === doc.text) {
+    console.log(`docs: ${doc.name} is up to date (${doc.source})`);
+  } else if (check) {
+    stale += 1;
+    console.log(`docs: ${doc.name} differs from what ${doc.source} generates`);
+  } else {
+    writeFileSync(doc.path, doc.text);
+    console.log(`docs: ${doc.name} written from ${doc.source}`);
+  }
 }
-const path = join(ROOT, 'docs', 'performance.md');
-const before = readFileSync(path, 'utf8');
-const after = await generatePerformanceDoc(before, latest.results, latest.file, path);
-if (check) {
-  console.log(before === after ? 'docs: up to date' : 'docs: docs/performance.md is stale');
-  process.exit(before === after ? 0 : 1);
-}
-writeFileSync(path, after);
-console.log(`docs: docs/performance.md from bench/results/${latest.file}`);
+process.exit(stale === 0 ? 0 : 1);

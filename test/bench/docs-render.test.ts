@@ -1,7 +1,8 @@
 // The performance page's generator: a missed target shows as MISSED in the table and in
 // the list under it, a met one as met, and text outside the markers is left alone.
 import { describe, expect, it } from 'vitest';
-import { END, performanceFigures, replaceBlock, START } from '../../bench/docs.js';
+import { performanceFigures } from '../../bench/docs.js';
+import { END, replaceBlock, START } from '../../devkit/generated-docs.js';
 import type { Results } from '../../bench/results.js';
 
 const results: Results = {
@@ -50,6 +51,7 @@ const results: Results = {
   checks: [],
   notes: [],
   missed: ['x.b'],
+  failures: [],
   ok: true,
 };
 
@@ -63,6 +65,14 @@ describe('the performance page generator', () => {
     expect(md).toContain('commit `0123456`');
     expect(md).toContain('3.5, 2, 1 at the start');
     expect(md).toContain('bench/results/2026-01-02-0123456.json');
+  });
+
+  it('says a failed run FAILED, and why', () => {
+    const failed = { ...results, ok: false, failures: ['drain timed out after 120000 ms'] };
+    expect(performanceFigures(failed, 'f.json')).toContain(
+      '**This run FAILED**, so its figures are not to be trusted: drain timed out after 120000 ms.',
+    );
+    expect(performanceFigures(results, 'f.json')).not.toContain('FAILED');
   });
 
   it('says so when every target is met', () => {

@@ -7,7 +7,7 @@ import { seedWorld } from '../support/fixtures.js';
 import { createTestDatabase, uniqueName, waitFor, type TestDatabase } from '../support/services.js';
 import { assertRollupsMatchAudit } from '../support/invariants.js';
 import { streamLength } from '../support/pipeline.js';
-import { printLine, waitSettled } from './support/accounting.js';
+import { printFigure, printLine, waitSettled } from './support/accounting.js';
 import { spawnWorker, type Child } from './support/processes.js';
 import { startDedicatedRedis, type DedicatedRedis } from './support/redis-server.js';
 
@@ -141,8 +141,8 @@ describe('fault 1: a worker killed with SIGKILL', () => {
       50,
     );
     const takeoverMs = performance.now() - killedAt;
-    console.log(
-      `[fault] worker SIGKILL mid-batch: batch taken over ${Math.round(takeoverMs)} ms after the kill (default TALLY_BATCH_LOCK_MS)`,
+    printFigure(
+      `worker SIGKILL mid-batch: batch taken over ${Math.round(takeoverMs)} ms after the kill (default TALLY_BATCH_LOCK_MS)`,
     );
     expect(takeoverMs).toBeLessThan(15_000);
     await rescue;

@@ -50,7 +50,14 @@ export async function tallyOf(prisma: PrismaClient, sentIds: readonly string[]):
 
 /** Prints the scenario's line (and appends it to TALLY_FAULTS_REPORT when set). */
 export function printLine(scenario: string, t: Tally, extra = ''): string {
-  const line = `[fault] ${scenario}: sent ${t.sent}, committed ${t.committed}, duplicates ${t.duplicates}, rejected ${t.rejected}, lost ${t.lost}${extra === '' ? '' : `; ${extra}`}`;
+  return printFigure(
+    `${scenario}: sent ${t.sent}, committed ${t.committed}, duplicates ${t.duplicates}, rejected ${t.rejected}, lost ${t.lost}${extra === '' ? '' : `; ${extra}`}`,
+  );
+}
+
+/** Prints `[fault] <text>` (and appends it to TALLY_FAULTS_REPORT when set). */
+export function printFigure(text: string): string {
+  const line = `[fault] ${text}`;
   console.log(line);
   const file = process.env['TALLY_FAULTS_REPORT'];
   if (file !== undefined && file !== '') appendFileSync(file, `${line}\n`);
