@@ -35,6 +35,7 @@ import type { IngestChildOptions } from './ingest-child.js';
 import type { LoadOptions, LoadResult } from './http-load.js';
 import { drainLikeTheSeed } from './seed-baseline.js';
 import { fmt, median, percentile } from './stats.js';
+import { benchSpool } from './spool.js';
 import type { FromWorker, WorkerChildOptions } from './worker-child.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -898,6 +899,7 @@ async function main(): Promise<void> {
     await setUp();
     if (wants('producer')) await benchProducer();
     if (wants('http')) await benchHttp();
+    if (wants('spool')) (await benchSpool(config.redisUrl, `${basePrefix}-spool`)).forEach(figure);
     if (wants('drain')) await benchDrain();
     if (wants('latency')) await benchLatency();
     if (wants('memory')) await benchMemory();
