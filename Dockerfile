@@ -17,6 +17,9 @@ COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/prisma ./prisma
+# The ingest spool's default directory (TALLY_SPOOL_DIR), writable by the process; mount a
+# volume there so spooled reports survive the container.
+RUN mkdir -p /app/.tally/spool && chown -R node:node /app/.tally
 USER node
 EXPOSE 8080 8081
 CMD ["node", "dist/src/main.js"]

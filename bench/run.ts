@@ -9,6 +9,7 @@ import { parseArgs, runBench } from './runner.js';
 const SECTIONS = [
   'producer', // the SDK against plain XADD
   'http', // HTTP ingest: one report and arrays of 100 per request
+  'spool', // HTTP ingest with Redis refusing: every report through the disk spool
   'drain', // one worker against the seed's algorithm and the database's ceiling
   'latency', // report() → committed at a steady rate
   'memory', // peak RSS of the deployed worker on a large backlog; Redis bytes per report

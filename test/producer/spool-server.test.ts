@@ -108,7 +108,10 @@ describe('ingest server with a spool', () => {
     await redis.start();
     await waitFor(
       'the spool to drain',
-      () => (s.spool.spool.stats().reports === 0 ? true : undefined),
+      async () => {
+        const files = (await readdir(dir)).filter((f) => f.endsWith('.spool'));
+        return s.spool.spool.stats().bytes === 0 && files.length === 0 ? true : undefined;
+      },
       20_000,
       50,
     );

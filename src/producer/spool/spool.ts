@@ -225,9 +225,11 @@ export class DiskSpool {
         segment.oldestAt = records[done]?.spooledAt ?? segment.oldestAt;
       },
       remove: async () => {
-        await unlink(segment.path);
+        // Out of the counts first: every report in it is in Redis now. A file that cannot be
+        // deleted is drained again by the next start, and counted once by the worker.
         this.recordsDone.delete(segment.seq);
         this.segments.splice(this.segments.indexOf(segment), 1);
+        await unlink(segment.path);
       },
     };
   }
