@@ -4,6 +4,7 @@
 // gauge of one scrape comes from one read. Must never write to Redis or scan the streams
 // beyond their first entry.
 import type { Queue } from 'bullmq';
+import { withTimeout } from '../readiness.js';
 import { hashTagged, openRedis, type RedisClient, type RedisTarget } from '../redis.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { streamKey } from '../contract/keys.js';
@@ -64,25 +65,34 @@ export async function readBacklog(source: BacklogSource): Promise<Backlog> {
   };
 }
 
+/** Longest a scrape waits for the backlog; past it the gauges are left out (Redis down or slow). */
+export const BACKLOG_READ_TIMEOUT_MS = 1_500;
+
 /**
- * Registers the backlog gauges. A scrape that cannot reach Redis leaves them out and
- * counts tally_backlog_read_errors_total, so the rest of the scrape still answers.
+ * Registers the backlog gauges. A scrape that cannot reach Redis within
+ * BACKLOG_READ_TIMEOUT_MS leaves them out and counts tally_backlog_read_errors_total, so
+ * the rest of the scrape still answers (BullMQ's connection would otherwise wait for Redis).
  */
 export function registerBacklogMetrics(
   registry: Registry,
   source: BacklogSource,
   logger: Logger,
+  timeoutMs = BACKLOG_READ_TIMEOUT_MS,
 ): void {
   const registers = [registry];
   const errors = new Counter({
     name: 'tally_backlog_read_errors_total',
     help: 'Scrapes whose backlog read from Redis failed (the backlog gauges are then absent).',
     registers,
+    // Waits for this scrape's read, so a failed read counts in the same scrape.
+    async collect() {
+      await read();
+    },
   });
   // The gauges collect in parallel within one scrape; they share one read.
   let inFlight: Promise<Backlog | undefined> | undefined;
-  const read = (): Promise<Backlog | undefined> => {
-    inFlight ??= readBacklog(source)
+  function read(): Promise<Backlog | undefined> {
+    inFlight ??= withTimeout(readBacklog(source), timeoutMs, 'the backlog read from Redis')
       .catch((error: unknown) => {
         errors.inc();
         logger.warn(
@@ -95,7 +105,7 @@ export function registerBacklogMetrics(
         inFlight = undefined;
       });
     return inFlight;
-  };
+  }
 
   new Gauge({
     name: 'tally_stream_entries',
