@@ -75,6 +75,9 @@ export async function commitPage(
         to_timestamp(instant / 1000.0) AT TIME ZONE 'UTC',
         to_timestamp(instant / 1000.0) AT TIME ZONE 'UTC'
       FROM input
+      -- Retention moves old audit rows to the archive; a report_id there is committed too.
+      WHERE NOT EXISTS (
+        SELECT 1 FROM model_usage_details_archive a WHERE a.report_id = input."reportId")
       ON CONFLICT (report_id) DO NOTHING
       RETURNING date, model_id, model_name, provider_id, provider_name, provider_type,
         model_route_id, model_route_name, cluster_name, user_id, user_name, owner_principal_id,

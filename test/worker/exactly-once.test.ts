@@ -7,6 +7,7 @@ import { BATCH_QUEUE } from '../../src/contract/keys.js';
 import { silentLogger } from '../../src/logger.js';
 import { batchSettings, createBatchProcessor } from '../../src/worker/batch-processor.js';
 import { EntityLoader } from '../../src/worker/entity-loader.js';
+import { archiveExpired } from '../../src/worker/archiver.js';
 import type { BatchJobData, BatchResult } from '../../src/worker/queues.js';
 import { enqueue } from '../support/fixtures.js';
 import { outcomeOf } from '../support/invariants.js';
@@ -68,6 +69,39 @@ describe('exactly once', () => {
       committed: 2,
       duplicates: 2,
     });
+  });
+
+  it('counts a report_id whose audit row was archived once when it comes back', async () => {
+    const old = { ...report(1), completed_at: Date.UTC(2024, 0, 15) };
+    const [id] = await enqueue(env.r.redis, env.r.prefix, [old]);
+    const worker = await env.startWorker();
+    await waitForOutcome(env.db.prisma, [id!]);
+    const archived = await archiveExpired({
+      prisma: env.db.prisma,
+      logger: silentLogger,
+      config: {
+        usageDetailsRetentionMonths: 13,
+        usageDetailsArchiveBatchSize: 100,
+        usageDetailsArchiveCron: '0 3 * * *',
+      },
+    });
+    expect(archived).toMatchObject({ moved: 1 });
+
+    // A replay, or a batch retried after retention ran: the same id again.
+    await enqueue(env.r.redis, env.r.prefix, [{ ...old, report_id: id }], 1);
+    await waitFor('the stream drained', async () =>
+      (await streamLength(env.r.redis, env.r.prefix, 2)) === 0 ? true : undefined,
+    );
+    await waitFor('jobs done', async () =>
+      (await worker.batches.getActiveCount()) === 0 ? true : undefined,
+    );
+    const results = (await worker.batches.getJobs(['completed'])).map((j) => j.returnvalue);
+    expect(results.reduce((n, x) => n + x.duplicates, 0)).toBe(1);
+    const [rows] = await env.db.prisma.$queryRaw<{ live: number; archived: number }[]>`
+      SELECT (SELECT count(*) FROM model_usage_details)::int AS live,
+             (SELECT count(*) FROM model_usage_details_archive)::int AS archived`;
+    expect(rows).toEqual({ live: 0, archived: 1 });
+    expect((await rollupTotals())._sum.requestCount).toBe(1n);
   });
 
   it('adds nothing when a batch runs again after its commit (stream delete failed)', async () => {
