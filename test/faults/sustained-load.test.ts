@@ -96,7 +96,8 @@ describe('fault 8: sustained load while a worker is killed and restarted twice',
         `worker ${pid} to hold a batch`,
         async () =>
           (await batchesHeldBy(t.r.redis, t.r.prefix, pid)).length > 0 ? true : undefined,
-        15_000,
+        // A restarted worker under tsx on a loaded 2-core machine can take long to start.
+        60_000,
         10,
       );
       await victim.stop('SIGKILL');
