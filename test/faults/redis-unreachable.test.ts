@@ -78,6 +78,13 @@ describe('fault 4: Redis unreachable from the producer', () => {
     const first = await post(base, TOKEN, reports('http-before', 100));
     expect(first.status).toBe(200);
     acknowledged.push(...(first.json['report_ids'] as string[]));
+    // The worker checks Redis when it starts: let it be running before Redis goes away.
+    await waitFor(
+      'the worker to commit the reports sent before the outage',
+      async () => ((await db.prisma.modelUsageDetail.count()) >= 200 ? true : undefined),
+      60_000,
+      100,
+    );
 
     const outages: string[] = [];
     for (const how of ['SIGSTOP', 'SIGKILL'] as const) {
