@@ -73,6 +73,8 @@ async function run(h: Harness): Promise<void> {
     startUp: 'excluded',
     baselineName: 'GET /healthz, requests/s',
     baseline: health,
+    target: '≥ 0.6 × baseline',
+    met: single / health >= 0.6,
   });
   h.rec.figure({
     id: 'http.array',

@@ -52,8 +52,8 @@ async function run(h: Harness): Promise<void> {
     ...(drainRss === undefined
       ? {}
       : { baselineName: `peak RSS at ${fmt(DRAIN_REPORTS)}, under tsx`, baseline: drainRss }),
-    target: '≤ 300 MB',
-    met: mb(run.peakRssBytes) <= 300,
+    target: '≤ 250 MB',
+    met: mb(run.peakRssBytes) <= 250,
   });
   h.rec.figure({
     id: 'memory.drainRate',
