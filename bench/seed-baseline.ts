@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { streamKey } from '../src/contract/keys.js';
+import { ROLLUP_KEY } from '../src/db/attach-steps.js';
 import type { PrismaClient } from '../src/db/client.js';
 import { collectRefs } from '../src/worker/core/entities.js';
 import { parseEntries, resolveEntries } from '../src/worker/core/page.js';
@@ -13,19 +14,8 @@ import type { AuditRow } from '../src/worker/core/resolve.js';
 import { EntityLoader } from '../src/worker/entity-loader.js';
 import { deleteEntries, readWindowPage } from '../src/worker/stream.js';
 
-const KEY_COLUMNS = [
-  'date',
-  'model_id',
-  'model_name',
-  'provider_id',
-  'provider_name',
-  'provider_type',
-  'model_route_id',
-  'user_id',
-  'access_key',
-  'operation',
-  'consumer_principal_id',
-] as const;
+/** GPUStack's rollup lookup key, as Tally's unique index has it. */
+const KEY_COLUMNS = ROLLUP_KEY;
 
 function keyOf(r: AuditRow): unknown[] {
   return [

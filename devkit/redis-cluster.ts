@@ -10,33 +10,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import type { RedisNode } from '../src/config.js';
-import { freePort } from './services.js';
+import { freePort, waitFor } from './services.js';
 
 const run = promisify(execFile);
-
-/** Polls `check` until it returns a value, or throws after `timeoutMs`. */
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
-  intervalMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) {
-      const cause = last instanceof Error ? ` (last error: ${last.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
 
 export interface ClusterNode extends RedisNode {
   process: ChildProcess;

@@ -11,11 +11,12 @@ import {
   databaseUrl as databaseUrlOn,
   deleteKeys,
   dropDatabase,
+  waitFor,
   adminQuery as adminQueryOn,
 } from '../../devkit/services.js';
 import { createPrisma, type PrismaClient } from '../../src/db/client.js';
 
-export { deleteKeys };
+export { deleteKeys, waitFor };
 
 export const REDIS_URL = process.env['TALLY_TEST_REDIS_URL'] ?? LOCAL_REDIS_URL;
 /** A database the tests may create other databases from (trust auth on this machine). */
@@ -93,28 +94,4 @@ export async function createTestRedis(): Promise<TestRedis> {
       redis.disconnect();
     },
   };
-}
-
-/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
-  intervalMs = 50,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline) {
-      const cause = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }
