@@ -1,6 +1,7 @@
 // `npm run docs`: regenerates the figures of docs/performance.md from the newest complete
-// results file in bench/results/. `--check` changes nothing and exits 1 when a committed
-// document differs from what it would write.
+// results file in bench/results/, and those of docs/reliability.md from the newest in
+// test/faults/results/. `--check` changes nothing and exits 1 when a committed document
+// differs from what it would write.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

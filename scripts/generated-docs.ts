@@ -1,10 +1,13 @@
 // Every generated document and what it is generated from: docs/performance.md from the
-// newest complete bench results file. Used by `npm run docs` and by the test that keeps
-// the docs from drifting. Must never write a file.
+// newest complete bench results file, docs/reliability.md from the newest fault-suite
+// results file. Used by `npm run docs` and by the test that keeps the docs from drifting.
+// Must never write a file.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generatePerformanceDoc } from '../bench/docs.js';
 import { latestComplete } from '../bench/results.js';
+import { faultFigures, latestFaultResults } from '../test/faults/support/results.js';
+import { formatMarkdown, replaceBlock } from '../devkit/generated-docs.js';
 
 export interface GeneratedDoc {
   name: string;
@@ -18,7 +21,11 @@ export interface GeneratedDoc {
 export async function generatedDocs(root: string, trackedOnly = false): Promise<GeneratedDoc[]> {
   const bench = latestComplete(trackedOnly);
   if (bench === undefined) throw new Error('no complete results file in bench/results/');
+  const faults = latestFaultResults(trackedOnly);
+  if (faults === undefined) throw new Error('no results file in test/faults/results/');
   const performance = join(root, 'docs', 'performance.md');
+  const reliability = join(root, 'docs', 'reliability.md');
+  const faultSource = `test/faults/results/${faults.file}`;
   return [
     {
       name: 'docs/performance.md',
@@ -29,6 +36,19 @@ export async function generatedDocs(root: string, trackedOnly = false): Promise<
         bench.results,
         bench.file,
         performance,
+      ),
+    },
+    {
+      name: 'docs/reliability.md',
+      path: reliability,
+      source: faultSource,
+      text: await formatMarkdown(
+        replaceBlock(
+          readFileSync(reliability, 'utf8'),
+          faultFigures(faults.results, faults.file),
+          faultSource,
+        ),
+        reliability,
       ),
     },
   ];
