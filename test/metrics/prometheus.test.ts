@@ -37,6 +37,17 @@ async function scrape(base: string): Promise<string> {
   return response.text();
 }
 
+/** The metric names every role exposes, samples only (histogram series by their suffix). */
+async function exposedNames(): Promise<Set<string | undefined>> {
+  return new Set(
+    (await Promise.all(Object.values(endpoints).map((base) => scrape(base))))
+      .join('\n')
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('#'))
+      .map((line) => /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)?.[0]),
+  );
+}
+
 async function post(body: unknown, token = TOKEN): Promise<number> {
   const response = await fetch(`${endpoints.ingest}/v2/usage/gateway-metrics`, {
     method: 'POST',
@@ -224,17 +235,26 @@ describe('metrics on every role', () => {
   });
 
   it('ops/alerts.yml passes `promtool check rules` and every rule evaluates on this pipeline', async () => {
+    // Every metric a rule names is one the roles expose (a misspelt name would evaluate to
+    // nothing and never fire).
+    const exposed = await exposedNames();
+    const alerts = await readFile('ops/alerts.yml', 'utf8');
+    const named = new Set(alerts.match(/\btally_[a-z0-9_]+/g) ?? []);
+    expect(named).toContain('tally_ingest_spool_oldest_age_seconds');
+    expect(named).toContain('tally_ingest_spool_max_bytes');
+    expect([...named].filter((name) => !exposed.has(name))).toEqual([]);
+
     const check = await promtool(['check', 'rules', 'ops/alerts.yml']);
     expect(check.code, check.output).toBe(0);
-    expect(check.output).toContain('SUCCESS: 3 rules found');
+    expect(check.output).toContain('SUCCESS: 5 rules found');
     // 20 of 320 reports rejected is over 5 %: that rule turns pending (it fires after 15
-    // minutes); nothing is stuck or failed, so the other two stay inactive.
+    // minutes); nothing is stuck, failed or spooled, so the others stay inactive.
     const rules = await waitFor(
       'Prometheus to evaluate the alerting rules on the scraped counters',
       async () => {
         const loaded = await prometheus.rules();
         const rate = loaded.find((rule) => rule.name === 'TallyRejectionRateHigh');
-        return loaded.length === 3 && rate?.state === 'pending' ? loaded : undefined;
+        return loaded.length === 5 && rate?.state === 'pending' ? loaded : undefined;
       },
       30_000,
       250,
@@ -244,6 +264,8 @@ describe('metrics on every role', () => {
         ['TallyBacklogOld', 'ok', '', 'inactive'],
         ['TallyBatchesFailed', 'ok', '', 'inactive'],
         ['TallyRejectionRateHigh', 'ok', '', 'pending'],
+        ['TallySpoolOld', 'ok', '', 'inactive'],
+        ['TallySpoolNearlyFull', 'ok', '', 'inactive'],
       ],
     );
   });
@@ -252,13 +274,7 @@ describe('metrics on every role', () => {
     const dashboard = JSON.parse(await readFile('ops/grafana-dashboard.json', 'utf8')) as {
       panels: { title: string; targets: { expr: string }[] }[];
     };
-    const exposed = new Set(
-      (await Promise.all(Object.values(endpoints).map((base) => scrape(base))))
-        .join('\n')
-        .split('\n')
-        .filter((line) => line !== '' && !line.startsWith('#'))
-        .map((line) => /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)?.[0]),
-    );
+    const exposed = await exposedNames();
     const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
     expect(exprs.length).toBeGreaterThanOrEqual(10);
     const queried = new Set(
@@ -272,6 +288,8 @@ describe('metrics on every role', () => {
       'tally_reports_committed_total',
       'tally_reports_rejected_total',
       'tally_ingest_reports_accepted_total',
+      'tally_ingest_spool_oldest_age_seconds',
+      'tally_ingest_spool_bytes',
     ]) {
       expect(queried).toContain(name);
     }
