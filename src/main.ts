@@ -51,10 +51,10 @@ run('tally', async () => {
   });
   const closeBacklog = attachBacklog(registry, config, worker.batches, logger);
   const producer = UsageProducer.fromConfig(config, logger);
-  const spool = await openIngestSpool(config, producer, logger);
+  const spool = await openIngestSpool(config, producer, logger, metrics.writeTimings());
   if (spool !== undefined) observeSpool(registry, spool.spool, () => spool.producer.spooled);
   const server = buildIngestServer({
-    producer: instrumentProducer(spool?.producer ?? producer, metrics),
+    producer: instrumentProducer(spool?.producer ?? producer, metrics, spool !== undefined),
     gatewayToken,
     logger,
     bodyLimitBytes: config.ingestBodyLimitBytes,

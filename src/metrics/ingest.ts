@@ -1,5 +1,6 @@
 // The ingest role's metrics: reports accepted, requests refused by status, request
-// duration, and the time the SDK takes to write a request's reports to Redis. Hooks in
+// duration, the time the SDK takes to write a request's reports to Redis, and (with the
+// spool on) the time a spool append takes when Redis did not answer. Hooks in
 // from outside the server (a fastify hook and a producer wrapper), so the ingest code
 // stays unaware of Prometheus. Must never label by user, key, model or token.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -7,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Logger } from '../logger.js';
 import type { UsageProducer } from '../producer/producer.js';
+import type { WriteTimings } from '../producer/spool/spooling-producer.js';
 
 /** Request latencies of a JSON endpoint: 1 ms to 10 s. */
 const REQUEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -16,6 +18,7 @@ export class IngestMetrics {
   readonly requestsRefused: Counter<'status'>;
   readonly requestDuration: Histogram<'route' | 'status'>;
   readonly redisWriteDuration: Histogram;
+  readonly spoolAppendDuration: Histogram;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -39,24 +42,43 @@ export class IngestMetrics {
     });
     this.redisWriteDuration = new Histogram({
       name: 'tally_ingest_redis_write_duration_seconds',
-      help: "Time the producer took to validate and write one request's reports to Redis (one pipelined round trip), successful writes only.",
+      help: "Time the producer took to validate and write one request's reports to Redis (one pipelined round trip), successful writes only; a request that went to the spool is not counted here.",
       buckets: REQUEST_BUCKETS,
       registers,
     });
+    this.spoolAppendDuration = new Histogram({
+      name: 'tally_ingest_spool_append_duration_seconds',
+      help: "Time ingest took to append and sync one request's reports to the spool after Redis did not answer in time, successful appends only.",
+      buckets: REQUEST_BUCKETS,
+      registers,
+    });
+  }
+
+  /** The spooling producer's timings, Redis writes and spool appends apart. */
+  writeTimings(): WriteTimings {
+    return {
+      redisWrite: (seconds) => this.redisWriteDuration.observe(seconds),
+      spoolAppend: (seconds) => this.spoolAppendDuration.observe(seconds),
+    };
   }
 }
 
 type IngestProducer = Pick<UsageProducer, 'report' | 'reportMany' | 'ping'>;
 
-/** Wraps the producer the ingest server calls: counts accepted reports, times each write. */
+/**
+ * Wraps the producer the ingest server calls: counts accepted reports, and times each
+ * write as a Redis write unless `timesItself` (the spooling producer, which times its
+ * Redis writes and spool appends apart through `IngestMetrics.writeTimings`).
+ */
 export function instrumentProducer(
   producer: IngestProducer,
   metrics: IngestMetrics,
+  timesItself = false,
 ): IngestProducer {
   const timed = async <T>(write: () => Promise<T>, count: (result: T) => number): Promise<T> => {
-    const stop = metrics.redisWriteDuration.startTimer();
+    const stop = timesItself ? undefined : metrics.redisWriteDuration.startTimer();
     const result = await write();
-    stop();
+    stop?.();
     metrics.reportsAccepted.inc(count(result));
     return result;
   };

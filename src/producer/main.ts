@@ -35,15 +35,17 @@ run('tally-ingest', async () => {
     redis.close();
   }
   const producer = UsageProducer.fromConfig(config, logger);
-  const spool = await openIngestSpool(config, producer, logger).catch(async (error: unknown) => {
-    await producer.close();
-    throw error;
-  });
   const registry = createMetricsRegistry();
   const metrics = new IngestMetrics(registry);
+  const spool = await openIngestSpool(config, producer, logger, metrics.writeTimings()).catch(
+    async (error: unknown) => {
+      await producer.close();
+      throw error;
+    },
+  );
   if (spool !== undefined) observeSpool(registry, spool.spool, () => spool.producer.spooled);
   const server = buildIngestServer({
-    producer: instrumentProducer(spool?.producer ?? producer, metrics),
+    producer: instrumentProducer(spool?.producer ?? producer, metrics, spool !== undefined),
     gatewayToken,
     logger,
     bodyLimitBytes: config.ingestBodyLimitBytes,

@@ -17,7 +17,7 @@ import {
 } from '../../src/producer/server.js';
 import { openIngestSpool, type IngestSpool } from '../../src/producer/spool/ingest-spool.js';
 import { startDedicatedRedis, type DedicatedRedis } from '../faults/support/redis-server.js';
-import { spawnTs, type Child } from '../faults/support/processes.js';
+import { spawnIngest, spawnTs, type Child } from '../faults/support/processes.js';
 import { uniqueName, waitFor } from '../support/services.js';
 import { readStreams, sampleReport } from './support.js';
 
@@ -197,5 +197,44 @@ describe('ingest process with a spool', () => {
     expect(second.output()).toContain(
       `the spool directory ${dir} is in use by process ${first.pid}`,
     );
+  });
+
+  it('times a spooled request in the spool histogram, not in the Redis write one', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tally-spool-metrics-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const ingest = await spawnIngest({
+      REDIS_URL: redis.url,
+      TALLY_KEY_PREFIX: uniqueName('spm'),
+      TALLY_GATEWAY_TOKEN: TOKEN,
+      TALLY_PRODUCER_TIMEOUT_MS: '300',
+      TALLY_SPOOL_DIR: dir,
+    });
+    cleanups.push(() => ingest.child.stop('SIGKILL'));
+    const post = async () => {
+      const reply = await fetch(`${ingest.base}${INGEST_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [TOKEN_HEADER]: TOKEN },
+        body: JSON.stringify([sampleReport(), sampleReport()]),
+      });
+      await reply.arrayBuffer();
+      return reply.status;
+    };
+    const counts = async () => {
+      const text = await (await fetch(`${ingest.base}/metrics`)).text();
+      const count = (name: string) =>
+        Number(new RegExp(`^${name}_count (\\S+)$`, 'm').exec(text)?.[1] ?? 'NaN');
+      return {
+        redis: count('tally_ingest_redis_write_duration_seconds'),
+        spool: count('tally_ingest_spool_append_duration_seconds'),
+        spooled: Number(/^tally_ingest_reports_spooled_total (\S+)$/m.exec(text)?.[1] ?? 'NaN'),
+      };
+    };
+
+    expect(await post()).toBe(200);
+    expect(await counts()).toEqual({ redis: 1, spool: 0, spooled: 0 });
+
+    await redis.kill('SIGKILL');
+    expect(await post()).toBe(200);
+    expect(await counts()).toEqual({ redis: 1, spool: 1, spooled: 2 });
   });
 });

@@ -9,7 +9,7 @@ import { spoolDependency } from './dependency.js';
 import { SpoolDrainer } from './drainer.js';
 import { SpoolLockedError } from './errors.js';
 import { DiskSpool } from './spool.js';
-import { SpoolingProducer } from './spooling-producer.js';
+import { SpoolingProducer, type WriteTimings } from './spooling-producer.js';
 
 export interface IngestSpool {
   spool: DiskSpool;
@@ -25,6 +25,7 @@ export async function openIngestSpool(
   config: Config,
   producer: UsageProducer,
   logger: Logger,
+  timings?: WriteTimings,
 ): Promise<IngestSpool | undefined> {
   if (config.spoolMaxBytes === 0) return undefined;
   let spool: DiskSpool;
@@ -41,7 +42,7 @@ export async function openIngestSpool(
   drainer.start();
   return {
     spool,
-    producer: new SpoolingProducer(producer, spool, logger),
+    producer: new SpoolingProducer(producer, spool, logger, timings),
     drainer,
     dependency: spoolDependency(spool),
     close: async () => {
