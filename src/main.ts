@@ -68,7 +68,12 @@ run('tally', async () => {
   });
   observeRequests(server, metrics);
   addMetricsRoute(server, registry);
-  await registerDashboard(server, [worker.batches], dashboard, logger);
+  await registerDashboard(
+    server,
+    [worker.batches, ...(worker.archiver === undefined ? [] : [worker.archiver.queue])],
+    dashboard,
+    logger,
+  );
   const address = await server.listen({ host: config.ingestHost, port: config.ingestPort });
   logger.info({ address, dashboard: `${address}${DASHBOARD_PATH}` }, 'tally listening');
 

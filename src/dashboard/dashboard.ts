@@ -1,7 +1,8 @@
-// bull-board for the batch queue at /dashboard, behind HTTP basic auth, defended like any
-// admin page a browser opens: Host checked (no DNS rebinding), mutating requests only
-// from the same origin, security headers on every answer, failed logins slowed per
-// client address. Failed batches are inspected and retried from here. It must never be
+// bull-board for the batch and retention queues at /dashboard, behind HTTP basic auth,
+// defended like any admin page a browser opens: Host checked (no DNS rebinding),
+// mutating requests only from the same origin, security headers on every answer, failed
+// logins slowed per client address. Failed batches and retention runs are inspected and
+// retried from here. It must never be
 // reachable without credentials except on a loopback address, never fetch from another
 // host, and never log a request line or a credential.
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';

@@ -1,4 +1,4 @@
-// `npm run dashboard`: bull-board for the batch queue on its own port, at /dashboard as
+// `npm run dashboard`: bull-board for the batch and retention queues on its own port, at /dashboard as
 // under `npm start`, with /healthz and /readyz. All wiring lives here.
 import Fastify, { LogController } from 'fastify';
 import { loadConfig } from '../config.js';
@@ -6,7 +6,7 @@ import { createLogger } from '../logger.js';
 import { closeOnSignals, run } from '../lifecycle.js';
 import { openRedis } from '../redis.js';
 import { redisDependency, registerReadyz, requireDependencies } from '../readiness.js';
-import { batchQueueDependency, openBatchQueue } from '../worker/queues.js';
+import { batchQueueDependency, openBatchQueue, openRetentionQueue } from '../worker/queues.js';
 import { DASHBOARD_PATH, dashboardSettings, registerDashboard } from './dashboard.js';
 import { attachBacklog } from '../metrics/backlog.js';
 import { addMetricsRoute, createMetricsRegistry } from '../metrics/registry.js';
@@ -24,6 +24,7 @@ run('dashboard', async () => {
   }
   const connection = openRedis(config, { maxRetriesPerRequest: null });
   const batches = openBatchQueue(connection, config.keyPrefix);
+  const retention = openRetentionQueue(connection, config.keyPrefix);
   // No request lines: a flood of unauthenticated requests must not become a flood of logs.
   const app = Fastify({
     loggerInstance: logger,
@@ -31,7 +32,7 @@ run('dashboard', async () => {
   });
   app.get('/healthz', () => ({ status: 'ok' }));
   registerReadyz(app, [redis, batchQueueDependency(batches)]);
-  await registerDashboard(app, [batches], settings, logger);
+  await registerDashboard(app, [batches, retention], settings, logger);
   const registry = createMetricsRegistry();
   const closeBacklog = attachBacklog(registry, config, batches, logger);
   addMetricsRoute(app, registry);
@@ -40,6 +41,7 @@ run('dashboard', async () => {
   closeOnSignals(logger, async () => {
     await app.close();
     await batches.close();
+    await retention.close();
     closeBacklog();
     connection.disconnect();
     redis.close();

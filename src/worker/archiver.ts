@@ -155,12 +155,21 @@ export async function startArchiver(
     { connection, prefix, concurrency: 1 },
   );
   worker.on('error', (error) => logger.error({ err: error.message }, 'archive worker error'));
-  worker.on('failed', (job, error) =>
+  worker.on('failed', (job, error) => {
+    const fields = { job: job?.id, attempt: job?.attemptsMade, err: errorLine(error) };
+    if (job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      // Attempts spent: no retry of this slot; the next cron slot runs again.
+      logger.error(
+        { ...fields, attempts: job.attemptsMade },
+        'moving audit rows to the archive failed after all its attempts; the next scheduled run tries again, rows stay where they are',
+      );
+      return;
+    }
     logger.warn(
-      { job: job?.id, attempt: job?.attemptsMade, err: errorLine(error) },
+      fields,
       'moving audit rows to the archive failed; retried with backoff, rows stay where they are',
-    ),
-  );
+    );
+  });
   return {
     queue,
     worker,

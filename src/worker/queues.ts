@@ -3,7 +3,13 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { errorLine } from '../logger.js';
 import { withTimeout, type Dependency } from '../readiness.js';
-import { BATCH_QUEUE, SEALER_QUEUE, batchJobId, queuePrefix } from '../contract/keys.js';
+import {
+  ARCHIVE_QUEUE,
+  BATCH_QUEUE,
+  SEALER_QUEUE,
+  batchJobId,
+  queuePrefix,
+} from '../contract/keys.js';
 import { hashTagged, type RedisClient } from '../redis.js';
 
 /** One sealed batch: the reports of one partition whose stream ids fall in [windowStart, windowEnd). */
@@ -89,6 +95,14 @@ export function openBatchQueue(
 
 export function openSealerQueue(connection: RedisClient, prefix: string): Queue {
   return new Queue(SEALER_QUEUE, {
+    connection,
+    prefix: queuePrefix(prefix, hashTagged(connection)),
+  });
+}
+
+/** The retention queue (src/worker/archiver.ts) under `prefix`, as the dashboard shows it. */
+export function openRetentionQueue(connection: RedisClient, prefix: string): Queue {
+  return new Queue(ARCHIVE_QUEUE, {
     connection,
     prefix: queuePrefix(prefix, hashTagged(connection)),
   });
