@@ -60,10 +60,25 @@ export async function probeSchema(client: pg.Client | pg.PoolClient): Promise<Sc
  * table without Prisma's bookkeeping (a database whose alembic table was dropped by hand).
  */
 export function isGpustackDatabase(probe: SchemaProbe): boolean {
-  return (
-    probe.columns.has('alembic_version') ||
-    (probe.columns.has('model_usages') && !probe.columns.has('_prisma_migrations'))
-  );
+  return managedByGpustack({
+    alembicVersion: probe.columns.has('alembic_version'),
+    modelUsages: probe.columns.has('model_usages'),
+    prismaMigrations: probe.columns.has('_prisma_migrations'),
+  });
+}
+
+/**
+ * The one rule `npm run migrate` (attach mode or Prisma's migrations) and the start-up
+ * readiness check (which bookkeeping to read) share: GPUStack manages a database that has
+ * alembic_version, even next to a `_prisma_migrations` left by an earlier `prisma
+ * migrate`, or that has model_usages without `_prisma_migrations`.
+ */
+export function managedByGpustack(tables: {
+  alembicVersion: boolean;
+  modelUsages: boolean;
+  prismaMigrations: boolean;
+}): boolean {
+  return tables.alembicVersion || (tables.modelUsages && !tables.prismaMigrations);
 }
 
 /** What alembic_version says, for people: the revision and the release it names. */

@@ -4,6 +4,7 @@
 // password or write to the database.
 import { migrationNames } from './migrations.js';
 import { ATTACH_STEP_NAMES, ATTACH_TABLE } from './attach-steps.js';
+import { managedByGpustack } from './gpustack-schema.js';
 import type { PrismaClient } from './client.js';
 import { errorLine } from '../logger.js';
 import { redactUrl, withTimeout, type Dependency } from '../readiness.js';
@@ -11,16 +12,26 @@ import { redactUrl, withTimeout, type Dependency } from '../readiness.js';
 const CHECK_TIMEOUT_MS = 3_000;
 
 /**
- * Names of the migrations this database lacks: committed Prisma migrations that
- * `_prisma_migrations` does not list as finished, or, on a database GPUStack manages
- * (attach mode), attach steps that tally_attach_migrations does not list.
+ * Names of the migrations this database lacks: on a database GPUStack manages (attach
+ * mode, decided as `npm run migrate` decides it), attach steps that
+ * tally_attach_migrations does not list; otherwise committed Prisma migrations that
+ * `_prisma_migrations` does not list as finished.
  */
 export async function pendingMigrations(prisma: PrismaClient): Promise<string[]> {
-  const [tables] = await prisma.$queryRaw<{ prisma: boolean; attach: boolean; alembic: boolean }[]>`
+  const [tables] = await prisma.$queryRaw<
+    { prisma: boolean; attach: boolean; alembic: boolean; model_usages: boolean }[]
+  >`
     SELECT to_regclass('_prisma_migrations') IS NOT NULL AS prisma,
            to_regclass(${ATTACH_TABLE}) IS NOT NULL AS attach,
-           to_regclass('alembic_version') IS NOT NULL AS alembic`;
-  if (tables?.prisma !== true && (tables?.attach === true || tables?.alembic === true)) {
+           to_regclass('alembic_version') IS NOT NULL AS alembic,
+           to_regclass('model_usages') IS NOT NULL AS model_usages`;
+  if (tables === undefined) throw new Error('PostgreSQL answered no row to a table probe');
+  const gpustack = managedByGpustack({
+    alembicVersion: tables.alembic,
+    modelUsages: tables.model_usages,
+    prismaMigrations: tables.prisma,
+  });
+  if (gpustack) {
     const done = new Set<string>();
     if (tables.attach) {
       const rows = await prisma.$queryRawUnsafe<{ name: string }[]>(
@@ -31,7 +42,7 @@ export async function pendingMigrations(prisma: PrismaClient): Promise<string[]>
     return ATTACH_STEP_NAMES.filter((name) => !done.has(name));
   }
   const applied = new Set<string>();
-  if (tables?.prisma === true) {
+  if (tables.prisma) {
     const rows = await prisma.$queryRaw<{ migration_name: string }[]>`
       SELECT migration_name FROM _prisma_migrations
       WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`;

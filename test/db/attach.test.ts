@@ -151,6 +151,30 @@ describe('npm run migrate on a database GPUStack manages', () => {
     ]);
   });
 
+  it('a GPUStack database that also has _prisma_migrations is attached, and readiness asks for the attach steps', async () => {
+    const { url, client } = await gpustackDatabase({ seed: false });
+    // What an earlier `prisma migrate` against GPUStack's database leaves: Prisma's table,
+    // with none of Tally's migrations in it.
+    await client.query(`CREATE TABLE _prisma_migrations (
+      id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL, finished_at timestamptz,
+      migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz,
+      started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count integer NOT NULL DEFAULT 0)`);
+    const prisma = createPrisma(url, { max: 1 });
+    try {
+      expect(await pendingMigrations(prisma)).toEqual(ATTACH_STEP_NAMES);
+      expect(await migrateDatabase(url)).toMatchObject({
+        mode: 'attach',
+        applied: ATTACH_STEP_NAMES,
+      });
+      expect(await pendingMigrations(prisma)).toEqual([]);
+      expect(
+        (await client.query('SELECT count(*)::int AS n FROM _prisma_migrations')).rows,
+      ).toEqual([{ n: 0 }]);
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+
   it('attaches to GPUStack main (unreleased v2.3.0) too', async () => {
     const { url } = await gpustackDatabase({ generation: 'main' });
     const outcome = await migrateDatabase(url);
