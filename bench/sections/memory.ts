@@ -5,7 +5,7 @@ import { fillBacklog } from '../data.js';
 import type { Harness } from '../harness.js';
 import { ARRIVAL_PER_SECOND, ENDS_AGO_MS, PARTITIONS, type Section } from '../section.js';
 import { fmt } from '../stats.js';
-import { drainWithDeployedWorker } from '../workers.js';
+import { drainWithDeployedWorker, WORKER_EXEC_ARGV } from '../workers.js';
 import { DRAIN_REPORTS } from './drain.js';
 
 const BUDGET_SECONDS = 60;
@@ -46,7 +46,7 @@ async function run(h: Harness): Promise<void> {
   const drainRss = h.rec.value('drain.peakRss');
   h.rec.figure({
     id: 'memory.peakRss',
-    name: `worker peak RSS, ${fmt(size)} backlog (as deployed: dist/, 160 MB heap cap)`,
+    name: `worker peak RSS, ${fmt(size)} backlog (as deployed: dist/, ${WORKER_EXEC_ARGV.join(' ')})`,
     value: mb(run.peakRssBytes),
     unit: 'MB',
     ...(drainRss === undefined
