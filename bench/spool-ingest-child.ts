@@ -6,12 +6,10 @@ import { silentLogger } from '../src/logger.js';
 import { UsageProducer } from '../src/producer/producer.js';
 import { buildIngestServer } from '../src/producer/server.js';
 import { openIngestSpool } from '../src/producer/spool/ingest-spool.js';
+import type { IngestChildOptions } from './ingest-child.js';
 
-export interface SpoolIngestChildOptions {
-  redisUrl: string;
-  keyPrefix: string;
-  partitions: number;
-  token: string;
+/** The plain ingest child's options, and the spool's directory. */
+export interface SpoolIngestChildOptions extends IngestChildOptions {
   spoolDir: string;
 }
 
