@@ -48,6 +48,8 @@ export class UsageProducer {
   private readonly tagged: boolean;
   private readonly ownsConnection: boolean;
   private readonly nextId = createUuidV7();
+  /** Each partition's stream key, by partition number. */
+  private readonly streamKeys: string[];
   private closed = false;
 
   constructor(options: UsageProducerOptions) {
@@ -82,6 +84,9 @@ export class UsageProducer {
         ? (options.redis as RedisClient)
         : openConnection(target, this.timeoutMs, options.logger ?? silentLogger);
     this.tagged = hashTagged(this.redis);
+    this.streamKeys = Array.from({ length: this.partitions }, (_, partition) =>
+      streamKey(this.keyPrefix, partition, this.tagged),
+    );
   }
 
   static fromConfig(config: Config, logger?: Logger): UsageProducer {
@@ -98,8 +103,30 @@ export class UsageProducer {
 
   /** Validates and enqueues one report; resolves to its report_id. */
   async report(input: UsageReportInput): Promise<string> {
-    const [id] = await this.write(this.prepare([input], false));
-    return id as string;
+    const result = parseReport(input);
+    if (!result.ok) throw new InvalidReportError(result.problems, [0]);
+    // The parsed report is a fresh object of our own: completed in place, not copied.
+    const report = result.report;
+    const id = (report.report_id ??= this.nextId());
+    if (
+      this.closed ||
+      !this.ownsConnection ||
+      this.redis.status !== 'ready' ||
+      this.waitReplicas > 0
+    ) {
+      await this.write([report as StoredReport]);
+      return id;
+    }
+    // The common case, kept to one command and one await: a ready connection this producer
+    // opened bounds the command by timeoutMs itself (openConnection's commandTimeout), and
+    // concurrent calls share its auto-pipeline.
+    const key = this.streamKeys[partitionOf(id, this.partitions)] as string;
+    try {
+      await this.redis.xadd(key, '*', REPORT_FIELD, JSON.stringify(report));
+    } catch (error) {
+      throw this.unavailable([id], error instanceof Error ? error.message : String(error), error);
+    }
+    return id;
   }
 
   /** Validates all, then enqueues all in one round trip; resolves to the report_ids in order. */
@@ -163,8 +190,8 @@ export class UsageProducer {
   async write(reports: StoredReport[]): Promise<string[]> {
     const ids = reports.map((r) => r.report_id);
     if (reports.length === 0) return ids;
-    const keys = reports.map((r) =>
-      streamKey(this.keyPrefix, partitionOf(r.report_id, this.partitions), this.tagged),
+    const keys = reports.map(
+      (r) => this.streamKeys[partitionOf(r.report_id, this.partitions)] as string,
     );
     await this.withRedis(ids, async () => {
       if (reports.length === 1 || this.tagged) {
@@ -211,14 +238,18 @@ export class UsageProducer {
     );
   }
 
+  private unavailable(reportIds: string[], reason: string, cause?: unknown): RedisUnavailableError {
+    return new RedisUnavailableError(
+      `Redis is unavailable (${reason}); the reports were not acknowledged, retry them later with the same report_ids`,
+      reportIds,
+      { cause },
+    );
+  }
+
   /** Runs `work` once Redis is ready, all within the timeout; any failure is RedisUnavailableError. */
   private async withRedis<T>(reportIds: string[], work: () => Promise<T>): Promise<T> {
     const unavailable = (reason: string, cause?: unknown) =>
-      new RedisUnavailableError(
-        `Redis is unavailable (${reason}); the reports were not acknowledged, retry them later with the same report_ids`,
-        reportIds,
-        { cause },
-      );
+      this.unavailable(reportIds, reason, cause);
     if (this.closed) throw unavailable('the producer is closed');
     if (this.ownsConnection && this.redis.status === 'ready') {
       // A connection this producer opened bounds every command by timeoutMs itself
