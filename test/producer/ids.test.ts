@@ -25,6 +25,18 @@ describe('UUIDv7 report ids', () => {
     expect([...ids].sort()).toEqual(ids);
     for (const id of ids) expect(id).toMatch(UUID_V7);
   });
+
+  it('never reuses random bits, across many draws of the random pool', () => {
+    let now = 1_764_150_000_000;
+    const next = createUuidV7(() => (now += 1));
+    const tails = Array.from({ length: 5_000 }, () => next().slice(19).replace('-', ''));
+    expect(new Set(tails).size).toBe(tails.length);
+    // The variant digit is 8, 9, a or b, each about a quarter of the time.
+    const variants = new Map<string, number>();
+    for (const tail of tails) variants.set(tail[0] ?? '', (variants.get(tail[0] ?? '') ?? 0) + 1);
+    expect([...variants.keys()].sort()).toEqual(['8', '9', 'a', 'b']);
+    for (const count of variants.values()) expect(count).toBeGreaterThan(1_000);
+  });
 });
 
 describe('partitioning', () => {
