@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
 import { errorLine, type Logger } from '../logger.js';
 import { retentionCutoff } from './core/retention.js';
+import { ARCHIVE_LOCK_KEYS } from './writer.js';
 
 /** One scheduler id: every worker upserts the same one, so each cron slot makes one job. */
 export const ARCHIVE_SCHEDULER_ID = 'archive-usage-details';
@@ -53,10 +54,10 @@ export async function archiveColumns(prisma: PrismaClient): Promise<string[]> {
 }
 
 /**
- * Moves up to `batchSize` of the oldest-id rows past `cutoff` in ONE statement: the
- * DELETE and the INSERT commit together or not at all. A row whose id the archive
- * already holds (moved before by someone else) is deleted from the hot table only, as
- * GPUStack's archiver does. Returns how many rows left the hot table.
+ * Moves up to `batchSize` of the oldest-id rows past `cutoff` in ONE statement, under the
+ * archive lock taken alone: the DELETE and the INSERT commit together or not at all. A row
+ * whose id the archive already holds (moved before by someone else) is deleted from the hot
+ * table only, as GPUStack's archiver does. Returns how many rows left the hot table.
  */
 export async function archiveBatch(
   prisma: PrismaClient,
@@ -67,8 +68,12 @@ export async function archiveBatch(
   const list = columns.map((c) => `"${c.replaceAll('"', '""')}"`).join(', ');
   // Timestamps are naive UTC (GPUStack's TIMESTAMP without time zone): compare in UTC.
   // Two branches rather than coalesce() so each can use its own index, as GPUStack's does.
-  const [row] = await prisma.$queryRawUnsafe<{ moved: number }[]>(
-    `WITH victims AS (
+  // Alone under the archive lock: page commits wait until this batch is committed, so none
+  // can miss a report_id it moves (ARCHIVE_LOCK_KEYS in writer.ts).
+  const [, [row]] = await prisma.$transaction([
+    prisma.$queryRawUnsafe(`SELECT pg_advisory_xact_lock(${ARCHIVE_LOCK_KEYS})::text AS locked`),
+    prisma.$queryRawUnsafe<{ moved: number }[]>(
+      `WITH victims AS (
        SELECT id FROM ${HOT}
        WHERE (completed_at IS NOT NULL AND completed_at < ($1::timestamptz AT TIME ZONE 'UTC'))
           OR (completed_at IS NULL AND created_at < ($1::timestamptz AT TIME ZONE 'UTC'))
@@ -82,9 +87,10 @@ export async function archiveBatch(
        ON CONFLICT (id) DO NOTHING RETURNING 1
      )
      SELECT (SELECT count(*) FROM moved)::int AS moved`,
-    cutoff.toISOString(),
-    batchSize,
-  );
+      cutoff.toISOString(),
+      batchSize,
+    ),
+  ]);
   return row?.moved ?? 0;
 }
 

@@ -153,9 +153,20 @@ export async function commitPage(
 }
 
 /**
+ * The advisory lock that orders page commits against retention's archive batches
+ * (src/worker/archiver.ts): commits share it, an archive batch holds it alone. A commit
+ * takes it before its first statement, so that statement's snapshot already sees every
+ * archive batch that finished while it waited: a report_id moved to the archive at the same
+ * instant as its copy is committed is then seen in the archive and counted once.
+ * Two int4 keys: Tally's ("TALY"), then the lock's.
+ */
+export const ARCHIVE_LOCK_KEYS = '1413565529, 1';
+
+/**
  * The statements as named prepared statements on the pool under Prisma's adapter: parsed and
  * planned once per connection instead of per page, without Prisma's query layer per call.
- * Their text is constant (every value is a parameter), as a named statement must be.
+ * Their text is constant (every value is a parameter), as a named statement must be. They
+ * run in one transaction that first takes the archive lock, shared.
  */
 async function commitOnPool(
   pool: Pool,
@@ -163,25 +174,20 @@ async function commitOnPool(
   reject: Prisma.Sql,
   rejecting: boolean,
 ): Promise<number> {
-  const run = (client: Pool | PoolClient, name: string, sql: Prisma.Sql) =>
+  const run = (client: PoolClient, name: string, sql: Prisma.Sql) =>
     client.query<{ inserted: number }>({ name, text: sql.text, values: sql.values });
-  if (!rejecting) {
-    return insert === undefined
-      ? 0
-      : ((await run(pool, 'tally_commit_page', insert)).rows[0]?.inserted ?? 0);
-  }
-  if (insert === undefined) {
-    await run(pool, 'tally_reject_page', reject);
-    return 0;
-  }
   const client = await pool.connect();
   let broken = false;
   try {
-    await client.query('BEGIN');
-    const result = await run(client, 'tally_commit_page', insert);
-    await run(client, 'tally_reject_page', reject);
+    // One round trip: a simple query may hold several statements when none has parameters.
+    await client.query(`BEGIN; SELECT pg_advisory_xact_lock_shared(${ARCHIVE_LOCK_KEYS})`);
+    const inserted =
+      insert === undefined
+        ? 0
+        : ((await run(client, 'tally_commit_page', insert)).rows[0]?.inserted ?? 0);
+    if (rejecting) await run(client, 'tally_reject_page', reject);
     await client.query('COMMIT');
-    return result.rows[0]?.inserted ?? 0;
+    return inserted;
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {
       broken = true; // a connection that cannot roll back is not handed out again

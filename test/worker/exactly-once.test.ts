@@ -2,12 +2,13 @@
 // after its commit, concurrent sealers, and a database outage mid-batch.
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { BATCH_QUEUE } from '../../src/contract/keys.js';
 import { silentLogger } from '../../src/logger.js';
 import { batchSettings, createBatchProcessor } from '../../src/worker/batch-processor.js';
 import { EntityLoader } from '../../src/worker/entity-loader.js';
-import { archiveExpired } from '../../src/worker/archiver.js';
+import { archiveColumns, archiveExpired } from '../../src/worker/archiver.js';
 import type { BatchJobData, BatchResult } from '../../src/worker/queues.js';
 import { enqueue } from '../support/fixtures.js';
 import { outcomeOf } from '../support/invariants.js';
@@ -89,6 +90,63 @@ describe('exactly once', () => {
 
     // A replay, or a batch retried after retention ran: the same id again.
     await enqueue(env.r.redis, env.r.prefix, [{ ...old, report_id: id }], 1);
+    await waitFor('the stream drained', async () =>
+      (await streamLength(env.r.redis, env.r.prefix, 2)) === 0 ? true : undefined,
+    );
+    await waitFor('jobs done', async () =>
+      (await worker.batches.getActiveCount()) === 0 ? true : undefined,
+    );
+    const results = (await worker.batches.getJobs(['completed'])).map((j) => j.returnvalue);
+    expect(results.reduce((n, x) => n + x.duplicates, 0)).toBe(1);
+    const [rows] = await env.db.prisma.$queryRaw<{ live: number; archived: number }[]>`
+      SELECT (SELECT count(*) FROM model_usage_details)::int AS live,
+             (SELECT count(*) FROM model_usage_details_archive)::int AS archived`;
+    expect(rows).toEqual({ live: 0, archived: 1 });
+    expect((await rollupTotals())._sum.requestCount).toBe(1n);
+  });
+
+  it('counts a report_id once when it comes back while the archive batch moving it runs', async () => {
+    const old = { ...report(1), completed_at: Date.UTC(2024, 0, 15) };
+    const [id] = await enqueue(env.r.redis, env.r.prefix, [old]);
+    const worker = await env.startWorker();
+    await waitForOutcome(env.db.prisma, [id!]);
+
+    // Hold the archive batch open after its DELETE: an uncommitted archive row with the same
+    // id makes its INSERT … ON CONFLICT (id) wait for this transaction.
+    const blocker = new pg.Client({ connectionString: env.db.url });
+    await blocker.connect();
+    env.defer(() => blocker.end());
+    const list = (await archiveColumns(env.db.prisma)).map((c) => `"${c}"`).join(', ');
+    await blocker.query('BEGIN');
+    await blocker.query(
+      `INSERT INTO model_usage_details_archive (${list})
+       SELECT ${list} FROM model_usage_details WHERE report_id = $1`,
+      [id],
+    );
+    const archiving = archiveExpired({
+      prisma: env.db.prisma,
+      logger: silentLogger,
+      config: {
+        usageDetailsRetentionMonths: 13,
+        usageDetailsArchiveBatchSize: 100,
+        usageDetailsArchiveCron: '0 3 * * *',
+      },
+    });
+    const waiting = async (n: number) => {
+      const { rows } = await blocker.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+      );
+      return (rows[0]?.n ?? 0) >= n ? true : undefined;
+    };
+    await waitFor('the archive batch waits, its DELETE done', () => waiting(1));
+
+    // The same id again: its page commit runs while the move is in flight.
+    await enqueue(env.r.redis, env.r.prefix, [{ ...old, report_id: id }], 1);
+    await waitFor('the page commit waits too', () => waiting(2));
+    await blocker.query('ROLLBACK');
+    expect(await archiving).toMatchObject({ moved: 1 });
+
     await waitFor('the stream drained', async () =>
       (await streamLength(env.r.redis, env.r.prefix, 2)) === 0 ? true : undefined,
     );
