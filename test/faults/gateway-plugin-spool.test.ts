@@ -13,7 +13,7 @@ import { createTestDatabase, uniqueName, waitFor, type TestDatabase } from '../s
 import { printLine, waitSettled } from './support/accounting.js';
 import { postOnce, runPluginLoad } from './support/gateway-plugin.js';
 import { freePort, spawnIngest, spawnWorker, type Child } from './support/processes.js';
-import { startDedicatedRedis, type DedicatedRedis } from './support/redis-server.js';
+import { startDedicatedRedis, type DedicatedRedis } from '../../devkit/redis-server.js';
 import { Agent } from 'node:http';
 
 const TOKEN = 'f9-token';
