@@ -9,6 +9,8 @@ export default defineConfig({
     // The fault suite has its own config and command (npm run test:faults).
     exclude: [...configDefaults.exclude, 'test/faults/**'],
     globalSetup: ['test/support/global-setup.ts'],
+    // Removes the temp dirs each file made once it passes (test/support/scratch.ts).
+    setupFiles: ['test/support/scratch-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Real services on a 2-core machine: two files at a time keeps timings honest.

@@ -13,6 +13,8 @@ export default defineConfig({
   test: {
     include: ['test/faults/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
+    // Removes the temp dirs each file made once it passes (test/support/scratch.ts).
+    setupFiles: ['test/support/scratch-setup.ts'],
     env: { TALLY_FAULTS_REPORT: LINES_FILE },
     reporters: ['default', new FaultResultsReporter(LINES_FILE)],
     testTimeout: 240_000,

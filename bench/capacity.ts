@@ -5,12 +5,11 @@
 // (a second run where every report has a rollup key of its own). Writes
 // bench/results-capacity.json; scripts/capacity-model.ts turns it into the table.
 // `npm run bench:capacity`. Uses a redis-server of its own and a database of its own.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
@@ -27,9 +26,9 @@ import {
   LOCAL_DATABASE_URL,
   createDatabase,
   dropDatabase,
-  freePort,
   streamLength,
 } from '../devkit/services.js';
+import { startDedicatedRedis } from '../devkit/redis-server.js';
 import { reportInput, rng, seedWorld } from './data.js';
 import type { IngestChildOptions } from './ingest-child.js';
 
@@ -50,43 +49,6 @@ function cpuMsOf(pid: number): number {
   } catch {
     return 0; // exited
   }
-}
-
-async function startRedis(): Promise<{ port: number; child: ChildProcess; dir: string }> {
-  const port = await freePort();
-  const dir = await mkdtemp(join(tmpdir(), 'tally-capacity-'));
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ],
-    { stdio: 'ignore' },
-  );
-  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, retryStrategy: () => null });
-  probe.on('error', () => undefined);
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await probe.connect();
-      await probe.ping();
-      break;
-    } catch {
-      if (Date.now() > deadline) throw new Error('redis-server did not start');
-      probe.disconnect();
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  probe.disconnect();
-  return { port, child, dir };
 }
 
 interface RedisCounters {
@@ -280,7 +242,7 @@ async function main(): Promise<void> {
   await inspect.query('CREATE EXTENSION IF NOT EXISTS pg_walinspect');
   const inspectPid = (await inspect.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))
     .rows[0]?.pid as number;
-  const server = await startRedis();
+  const server = await startDedicatedRedis('none');
   const redis = new Redis(server.port, '127.0.0.1');
   try {
     // 1. Ingest: the real HTTP server in its own process, one report per request.
@@ -377,8 +339,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(results, null, 2));
   } finally {
     redis.disconnect();
-    server.child.kill('SIGKILL');
-    await rm(server.dir, { recursive: true, force: true });
+    await server.cleanup();
     await inspect.end();
     await admin.end();
     await prisma.$disconnect();

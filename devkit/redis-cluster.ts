@@ -1,8 +1,9 @@
 // A real Redis Cluster on loopback, for tests and the bench: N masters (and optionally
-// replicas), every node its own redis-server process on a free port with its own temp dir,
-// joined by `redis-cli --cluster create`. A caller may SIGKILL a master and wait for its
-// replica's failover. Must never touch the shared Redis; `cleanup()` kills every node.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+// replicas), every node its own redis-server process on a free port with its own temp dir
+// (spawned as devkit/redis-server.ts spawns one), joined by `redis-cli --cluster create`.
+// A caller may SIGKILL a master and wait for its replica's failover. Must never touch the
+// shared Redis; `cleanup()` kills every node.
+import { execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import type { RedisNode } from '../src/config.js';
+import { spawnRedisServer, waitUntilAnswering } from './redis-server.js';
 import { freePort, waitFor } from './services.js';
 
 const run = promisify(execFile);
@@ -46,31 +48,17 @@ async function cli(port: number, ...args: string[]): Promise<string> {
 }
 
 function spawnNode(port: number, dir: string): ChildProcess {
-  return spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--cluster-enabled',
-      'yes',
-      '--cluster-config-file',
-      join(dir, 'nodes.conf'),
-      // A dead master is replaced within about a second of this timeout.
-      '--cluster-node-timeout',
-      '2000',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--logfile',
-      join(dir, 'redis.log'),
-    ],
-    { stdio: 'ignore' },
-  );
+  return spawnRedisServer(port, dir, [
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    join(dir, 'nodes.conf'),
+    // A dead master is replaced within about a second of this timeout.
+    '--cluster-node-timeout',
+    '2000',
+    '--appendonly',
+    'no',
+  ]);
 }
 
 export async function startLocalCluster(masters = 3, replicasPerMaster = 0): Promise<LocalCluster> {
@@ -93,21 +81,7 @@ export async function startLocalCluster(masters = 3, replicasPerMaster = 0): Pro
       const dir = await mkdtemp(join(tmpdir(), 'tally-cluster-'));
       nodes.push({ host: '127.0.0.1', port, process: spawnNode(port, dir), dir });
     }
-    for (const node of nodes) {
-      await waitFor(
-        `cluster node on port ${node.port}`,
-        async () => {
-          if (!alive(node)) throw new Error(`redis-server on ${node.port} exited`);
-          try {
-            return (await cli(node.port, 'PING')).trim() === 'PONG' ? true : undefined;
-          } catch {
-            return undefined;
-          }
-        },
-        20_000,
-        50,
-      );
-    }
+    for (const node of nodes) await waitUntilAnswering(node.port, node.process);
     await run(
       'redis-cli',
       [
@@ -159,13 +133,7 @@ export async function startLocalCluster(masters = 3, replicasPerMaster = 0): Pro
     },
     async restart(node) {
       node.process = spawnNode(node.port, node.dir);
-      await waitFor(
-        `node ${node.port} to answer again`,
-        async () =>
-          (await cli(node.port, 'PING').catch(() => '')).trim() === 'PONG' ? true : undefined,
-        20_000,
-        50,
-      );
+      await waitUntilAnswering(node.port, node.process);
     },
     async replicaGapBytes(master) {
       const info = await cli(master.port, 'INFO', 'replication');

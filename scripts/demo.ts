@@ -1,12 +1,16 @@
-// `npm run demo`: the whole pipeline on a fresh database, in about 30 seconds. Recreates
-// the database `tally_demo` on DATABASE_URL's server (default: local PostgreSQL), migrates and seeds it, runs ingest
-// and a worker in-process, sends a realistic mix of reports through the HTTP endpoint,
-// then prints the rollups and the counts. Exits 0 only if invariant 2 holds.
+// `npm run demo`: the whole pipeline on a fresh database, in about 30 seconds. Creates a
+// database of its own (`tally_demo_<run>`) on DATABASE_URL's server (default: local
+// PostgreSQL) and uses a key prefix of its own (`tally-demo-<run>`), so demos run side by
+// side do not collide; migrates and seeds it, runs ingest and a worker in-process, sends a
+// realistic mix of reports through the HTTP endpoint, then prints the rollups and the
+// counts. Exits 0 only if invariant 2 holds. Must never leave its database or keys behind,
+// whether it passes, fails or is interrupted.
 import { Redis } from 'ioredis';
 import {
   LOCAL_DATABASE_URL,
+  createDatabase,
   deleteKeys,
-  recreateDatabase,
+  dropDatabase,
   streamLength,
 } from '../devkit/services.js';
 import { WORLD, describeWorld, seedWorld } from '../devkit/world.js';
@@ -15,16 +19,22 @@ import type { UsageReportInput } from '../src/contract/report.js';
 import { rollupMismatches } from '../src/db/checks.js';
 import { createPrisma, type PrismaClient } from '../src/db/client.js';
 import { migrate } from '../src/db/migrate.js';
-import { createLogger } from '../src/logger.js';
+import { createLogger, type Logger } from '../src/logger.js';
 import { UsageProducer } from '../src/producer/producer.js';
 import { buildIngestServer } from '../src/producer/server.js';
 import { calendarDate } from '../src/worker/core/when.js';
 import { startWorker } from '../src/worker/worker.js';
 
-const DEMO_DATABASE = 'tally_demo';
-const DEMO_PREFIX = 'tally-demo';
+// Its own names per run (time and pid): two demos on one machine must not share or drop
+// each other's database or keys.
+const RUN_ID = `${Date.now().toString(36)}${process.pid.toString(36)}`;
+const DEMO_DATABASE = `tally_demo_${RUN_ID}`;
+const DEMO_PREFIX = `tally-demo-${RUN_ID}`;
 const SEND_SECONDS = 20;
 const TOKEN = 'demo-gateway-token';
+// Aborted by Ctrl-C or SIGTERM: the send and drain loops stop, and the run unwinds through
+// its usual clean-up (pipeline closed, then database and keys removed).
+const interrupt = new AbortController();
 
 function say(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -155,6 +165,7 @@ async function sendFor(
   let i = 0;
   let nextProgress = Date.now() + 5_000;
   while (Date.now() < deadline) {
+    interrupt.signal.throwIfAborted();
     const now = Date.now();
     const batch = Array.from({ length: 25 }, () => makeReport(i++, now));
     const body = await post(baseUrl, batch);
@@ -197,6 +208,7 @@ async function waitForDrain(
 ): Promise<void> {
   const deadline = Date.now() + 120_000;
   for (;;) {
+    interrupt.signal.throwIfAborted();
     const [row] = await prisma.$queryRaw<{ n: number }[]>`
       SELECT ((SELECT count(*) FROM model_usage_details) + (SELECT count(*) FROM rejected_usage_reports))::int AS n`;
     const queued = await streamLength(redis, DEMO_PREFIX, partitions);
@@ -243,6 +255,32 @@ async function printResults(prisma: PrismaClient, timeZone: string): Promise<voi
 
 async function main(config: Config): Promise<number> {
   const serverUrl = config.databaseUrl ?? LOCAL_DATABASE_URL;
+  const redis = new Redis(config.redisUrl);
+  const removeAll = async () => {
+    try {
+      await deleteKeys(redis, `${DEMO_PREFIX}:*`);
+      await dropDatabase(serverUrl, DEMO_DATABASE);
+    } catch (error) {
+      console.error(
+        `demo: could not remove database ${DEMO_DATABASE} or keys ${DEMO_PREFIX}:*: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  };
+  const interrupted = (signal: NodeJS.Signals) =>
+    interrupt.abort(new Error(`interrupted by ${signal}`));
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
+  try {
+    return await run(config, serverUrl, redis);
+  } finally {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    await removeAll();
+    redis.disconnect();
+  }
+}
+
+async function run(config: Config, serverUrl: string, redis: Redis): Promise<number> {
   const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, 'tally-demo');
   const demoConfig: Config = {
     ...config,
@@ -252,24 +290,31 @@ async function main(config: Config): Promise<number> {
     gatewayToken: TOKEN,
   };
 
-  say(`1/5 recreating database ${DEMO_DATABASE} and migrating it`);
-  const databaseUrl = await recreateDatabase(serverUrl, DEMO_DATABASE);
+  say(`1/5 creating database ${DEMO_DATABASE} and migrating it`);
+  const databaseUrl = await createDatabase(serverUrl, DEMO_DATABASE);
   await migrate(databaseUrl);
   const prisma = createPrisma(databaseUrl);
-  const redis = new Redis(config.redisUrl);
-  // A clean slate under the demo's own key prefix (streams and BullMQ keys).
-  await deleteKeys(redis, `${DEMO_PREFIX}:*`);
+  try {
+    say(`2/5 seeding ${describeWorld(WORLD)}`);
+    await seedWorld(prisma);
+    return await runPipeline(demoConfig, prisma, redis, logger);
+  } finally {
+    await prisma.$disconnect();
+  }
+}
 
-  say(`2/5 seeding ${describeWorld(WORLD)}`);
-  await seedWorld(prisma);
-
+async function runPipeline(
+  demoConfig: Config,
+  prisma: PrismaClient,
+  redis: Redis,
+  logger: Logger,
+): Promise<number> {
   say('3/5 starting the pipeline: ingest on 127.0.0.1 and a worker with 2-second windows');
   const worker = await startWorker({ config: demoConfig, prisma, logger });
   const producer = UsageProducer.fromConfig(demoConfig, logger);
   const server = buildIngestServer({ producer, gatewayToken: TOKEN, logger });
-  const baseUrl = await server.listen({ host: '127.0.0.1', port: 0 });
-
   try {
+    const baseUrl = await server.listen({ host: '127.0.0.1', port: 0 });
     say(`4/5 sending reports through ${baseUrl}/v2/usage/gateway-metrics for ${SEND_SECONDS} s`);
     const { sent, retried } = await sendFor(baseUrl, SEND_SECONDS);
     say(
@@ -310,8 +355,6 @@ async function main(config: Config): Promise<number> {
     await server.close();
     await producer.close();
     await worker.close();
-    await prisma.$disconnect();
-    redis.disconnect();
   }
 }
 

@@ -3,13 +3,11 @@
 // shuts it down cleanly.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../devkit/services.js';
 import { seedWorld } from '../support/fixtures.js';
 import { assertRollupsMatchAudit } from '../support/invariants.js';
+import { scratchDir } from '../support/scratch.js';
 import {
   REDIS_URL,
   createTestDatabase,
@@ -43,7 +41,7 @@ describe('npm start', () => {
         REDIS_URL,
         TALLY_KEY_PREFIX: r.prefix,
         TALLY_GATEWAY_TOKEN: 'e2e-token',
-        TALLY_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'tally-spool-')),
+        TALLY_SPOOL_DIR: scratchDir('tally-spool-'),
         TALLY_INGEST_HOST: '127.0.0.1',
         TALLY_INGEST_PORT: String(port),
         TALLY_FLUSH_INTERVAL_MS: '500',

@@ -3,17 +3,16 @@
 // the ingest process is SIGKILLed once with reports in its spool and restarted on the same
 // spool directory. Every report answered 200 must be committed exactly once. Then: with a
 // small spool and Redis down, 503s begin only once the spool is full.
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { seedWorld } from '../support/fixtures.js';
+import { scratchDir } from '../support/scratch.js';
 import { assertRollupsMatchAudit } from '../support/invariants.js';
 import { createTestDatabase, uniqueName, waitFor, type TestDatabase } from '../support/services.js';
 import { printLine, waitSettled } from './support/accounting.js';
 import { postOnce, runPluginLoad } from './support/gateway-plugin.js';
 import { freePort, spawnIngest, spawnWorker, type Child } from './support/processes.js';
-import { startDedicatedRedis, type DedicatedRedis } from './support/redis-server.js';
+import { startDedicatedRedis, type DedicatedRedis } from '../../devkit/redis-server.js';
 import { Agent } from 'node:http';
 
 const TOKEN = 'f9-token';
@@ -87,8 +86,7 @@ describe('fault 9: GPUStack plugin, Redis SIGKILLed for 30 s, ingest SIGKILLed w
     await db.reset();
     await seedWorld(db.prisma);
     const prefix = uniqueName('f9');
-    const spoolDir = await mkdtemp(join(tmpdir(), 'tally-f9-spool-'));
-    cleanups.push(() => rm(spoolDir, { recursive: true, force: true }));
+    const spoolDir = scratchDir('tally-f9-spool-');
     const port = await freePort();
     const ingestEnv = {
       REDIS_URL: redis.url,

@@ -11,7 +11,7 @@ import { assertRollupsMatchAudit } from '../support/invariants.js';
 import { printLine, waitSettled } from './support/accounting.js';
 import { post } from './support/load.js';
 import { spawnIngest, spawnWorker, type Child } from './support/processes.js';
-import { startDedicatedRedis, type DedicatedRedis } from './support/redis-server.js';
+import { startDedicatedRedis, type DedicatedRedis } from '../../devkit/redis-server.js';
 
 const TOKEN = 'f4-token';
 const TIMEOUT_MS = 500;

@@ -9,7 +9,7 @@ import { assertRollupsMatchAudit } from '../support/invariants.js';
 import { streamLength } from '../support/pipeline.js';
 import { printFigure, printLine, waitSettled } from './support/accounting.js';
 import { spawnWorker, type Child } from './support/processes.js';
-import { startDedicatedRedis, type DedicatedRedis } from './support/redis-server.js';
+import { startDedicatedRedis, type DedicatedRedis } from '../../devkit/redis-server.js';
 
 let db: TestDatabase;
 let redis: DedicatedRedis;

@@ -13,13 +13,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { streamKey } from '../../src/contract/keys.js';
 import {
   MAX_ENTITY_ID,
-  MAX_OUTPUT_CHUNK_COUNT,
   MAX_REPORT_ID_LENGTH,
-  MAX_REQUEST_CONTENT_BYTES,
-  MAX_REQUEST_COUNT,
   MAX_STRING_LENGTH,
-  MAX_TOKEN_COUNT,
-  OPERATIONS,
   parseReport,
   reportSchema,
   type UsageReport,
@@ -33,13 +28,20 @@ import {
   TOKEN_HEADER,
   type IngestServer,
 } from '../../src/producer/server.js';
+import {
+  FIELD_KINDS,
+  MAX_UNIX_MILLI,
+  blankModel,
+  validField,
+  validReport,
+  type FieldKind,
+} from '../support/reports.js';
 import { createTestRedis, deleteKeys, type TestRedis } from '../support/services.js';
 
 const TOKEN = 'fuzz-token-2b7e';
 const PARTITIONS = 4;
 const BODY_LIMIT = 64 * 1024;
 const NUM_RUNS = 120;
-const MAX_UNIX_MILLI = 8.64e15;
 
 let r: TestRedis;
 let producer: UsageProducer;
@@ -65,116 +67,87 @@ afterAll(async () => {
 });
 beforeEach(() => statuses.clear());
 
-// ---- the construction: one generator of valid values and one of invalid values per field
+// ---- the construction: valid values per field (test/support/reports.ts), and here the
+// values each field must refuse
 
 type Gen = fc.Arbitrary<unknown>;
 interface FieldSpec {
-  valid: Gen;
   /** Values the contract must refuse in this field. */
   invalid: Gen;
   /** Values whose fate only the contract's parse decides (oracle-only). */
   either?: Gen;
 }
 
-const text = (max: number) =>
-  fc
-    .string({ unit: 'binary', maxLength: 40 })
-    .filter((s) => !s.includes('\u0000') && s.length <= max);
-const count = (max: number): FieldSpec => ({
-  valid: fc.oneof(fc.constantFrom(0, 1, max), fc.integer({ min: 0, max })),
-  invalid: fc.oneof(
-    fc.constantFrom(-1, 1.5, 0.1, max + 1, 2 ** 53 - 1, 2 ** 53, 1e308, -1e308, 1e21),
-    fc.constantFrom('12', 'NaN', true, null, [], {}, [1]),
-    fc.integer({ min: -(2 ** 31), max: -1 }),
-    fc.integer({ min: max + 1, max: Number.MAX_SAFE_INTEGER }),
-    fc.double({ min: 0, max: max, noInteger: true, noNaN: true }),
-  ),
-});
-const entityId: FieldSpec = {
-  valid: fc.oneof(fc.constant(null), fc.integer({ min: 0, max: MAX_ENTITY_ID })),
-  invalid: fc.oneof(
-    fc.constantFrom(-1, MAX_ENTITY_ID + 1, 0.5, '3', true, {}, []),
-    fc.integer({ min: MAX_ENTITY_ID + 1, max: Number.MAX_SAFE_INTEGER }),
-  ),
-};
-const optionalText: FieldSpec = {
-  valid: fc.oneof(fc.constant(null), text(MAX_STRING_LENGTH)),
-  invalid: fc.oneof(
-    fc.constantFrom('\u0000', 'a\u0000b', 7, true, [], {}),
-    fc.string({ minLength: MAX_STRING_LENGTH + 1, maxLength: 600 }),
-  ),
-};
-const unixMilli: FieldSpec = {
-  valid: fc.oneof(
-    fc.constant(null),
-    fc.constantFrom(0, -1, MAX_UNIX_MILLI),
-    fc.integer({ min: 1_700_000_000_000, max: 1_900_000_000_000 }),
-    fc.integer({ min: -Number.MAX_SAFE_INTEGER, max: MAX_UNIX_MILLI }),
-  ),
-  invalid: fc.oneof(
-    fc.constantFrom(MAX_UNIX_MILLI + 1, 1.5, 'yesterday', true, 1e308, '1764150000000'),
-    fc.integer({ min: MAX_UNIX_MILLI + 1, max: Number.MAX_SAFE_INTEGER }),
-  ),
-};
+/** Values a field of kind `spec` must refuse (and for model, the blank ones left to the contract). */
+function invalidSpec(spec: FieldKind): FieldSpec {
+  switch (spec.kind) {
+    case 'report_id':
+      return {
+        invalid: fc.constantFrom(
+          '',
+          'has space',
+          'x'.repeat(MAX_REPORT_ID_LENGTH + 1),
+          'é',
+          5,
+          null,
+        ),
+      };
+    case 'model':
+      return {
+        invalid: fc.constantFrom(
+          42,
+          null,
+          true,
+          [],
+          {},
+          'x'.repeat(MAX_STRING_LENGTH + 1),
+          'a\u0000b',
+        ),
+        // Blank models are the contract's call (it may let them through to a worker rejection).
+        either: blankModel,
+      };
+    case 'count':
+      return {
+        invalid: fc.oneof(
+          fc.constantFrom(-1, 1.5, 0.1, spec.max + 1, 2 ** 53 - 1, 2 ** 53, 1e308, -1e308, 1e21),
+          fc.constantFrom('12', 'NaN', true, null, [], {}, [1]),
+          fc.integer({ min: -(2 ** 31), max: -1 }),
+          fc.integer({ min: spec.max + 1, max: Number.MAX_SAFE_INTEGER }),
+          fc.double({ min: 0, max: spec.max, noInteger: true, noNaN: true }),
+        ),
+      };
+    case 'boolean':
+      return { invalid: fc.constantFrom('yes', 'true', 1, 0, null, []) };
+    case 'instant':
+      return {
+        invalid: fc.oneof(
+          fc.constantFrom(MAX_UNIX_MILLI + 1, 1.5, 'yesterday', true, 1e308, '1764150000000'),
+          fc.integer({ min: MAX_UNIX_MILLI + 1, max: Number.MAX_SAFE_INTEGER }),
+        ),
+      };
+    case 'entity_id':
+      return {
+        invalid: fc.oneof(
+          fc.constantFrom(-1, MAX_ENTITY_ID + 1, 0.5, '3', true, {}, []),
+          fc.integer({ min: MAX_ENTITY_ID + 1, max: Number.MAX_SAFE_INTEGER }),
+        ),
+      };
+    case 'text':
+      return {
+        invalid: fc.oneof(
+          fc.constantFrom('\u0000', 'a\u0000b', 7, true, [], {}),
+          fc.string({ minLength: MAX_STRING_LENGTH + 1, maxLength: 600 }),
+        ),
+      };
+    case 'operation':
+      return { invalid: fc.constantFrom('chat', 'CHAT_COMPLETION', '', 3, true, ['embedding']) };
+  }
+}
 
-const FIELDS: Record<string, FieldSpec> = {
-  report_id: {
-    valid: fc.string({
-      unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)),
-      minLength: 1,
-      maxLength: MAX_REPORT_ID_LENGTH,
-    }),
-    invalid: fc.constantFrom('', 'has space', 'x'.repeat(MAX_REPORT_ID_LENGTH + 1), 'é', 5, null),
-  },
-  model: {
-    valid: fc.oneof(
-      fc.constantFrom(
-        'qwen3-8b',
-        'gpt-4o',
-        'm'.repeat(MAX_STRING_LENGTH),
-        '  padded  ',
-        'lone\ud800',
-      ),
-      text(MAX_STRING_LENGTH).filter((s) => s.trim().length > 0),
-    ),
-    invalid: fc.constantFrom(42, null, true, [], {}, 'x'.repeat(MAX_STRING_LENGTH + 1), 'a\u0000b'),
-    // Blank models are the contract's call (it may let them through to a worker rejection).
-    either: fc.constantFrom('', '   ', '\t'),
-  },
-  input_token: count(MAX_TOKEN_COUNT),
-  output_token: count(MAX_TOKEN_COUNT),
-  total_token: count(MAX_TOKEN_COUNT),
-  input_cached_token: count(MAX_TOKEN_COUNT),
-  request_count: count(MAX_REQUEST_COUNT),
-  completed: {
-    valid: fc.boolean(),
-    invalid: fc.constantFrom('yes', 'true', 1, 0, null, []),
-  },
-  output_chunk_count: count(MAX_OUTPUT_CHUNK_COUNT),
-  request_content_bytes: count(MAX_REQUEST_CONTENT_BYTES),
-  started_at: unixMilli,
-  completed_at: unixMilli,
-  user_id: entityId,
-  model_id: entityId,
-  model_route_id: entityId,
-  cluster_id: entityId,
-  provider_id: entityId,
-  provider_name: optionalText,
-  provider_type: optionalText,
-  access_key: optionalText,
-  operation: {
-    valid: fc.constantFrom(null, ...OPERATIONS, 'audio_transcription'),
-    invalid: fc.constantFrom('chat', 'CHAT_COMPLETION', '', 3, true, ['embedding']),
-  },
-  organization_id: optionalText,
-};
-const REQUIRED = new Set(['model']);
-
-/** A report valid by construction: model always, every other field present or absent. */
-const validReport: fc.Arbitrary<Record<string, unknown>> = fc.record(
-  Object.fromEntries(Object.entries(FIELDS).map(([key, spec]) => [key, spec.valid])),
-  { requiredKeys: ['model'] },
+const FIELDS: Record<string, FieldSpec> = Object.fromEntries(
+  Object.entries(FIELD_KINDS).map(([field, spec]) => [field, invalidSpec(spec)]),
 );
+const REQUIRED = new Set(['model']);
 
 type Case =
   | { kind: 'valid'; report: Record<string, unknown> }
@@ -306,6 +279,7 @@ const unpoisoned = (value: unknown) => !/"(__proto__|constructor)"/.test(JSON.st
 describe('ingest under hostile input', () => {
   it('has a generator for every field of the contract', () => {
     expect(Object.keys(FIELDS).sort()).toEqual(Object.keys(reportSchema.shape).sort());
+    expect(Object.keys(validField).sort()).toEqual(Object.keys(reportSchema.shape).sort());
   });
 
   it('accepts every valid report, refuses every invalid one naming its field, and enqueues exactly what the contract parsed', async () => {

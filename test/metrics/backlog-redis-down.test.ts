@@ -3,7 +3,7 @@
 // instead of the scrape waiting on BullMQ's connection until Redis returns. The real
 // dashboard process (which serves the backlog gauges), a dedicated Redis the test kills.
 import { afterAll, describe, expect, it } from 'vitest';
-import { startDedicatedRedis, type DedicatedRedis } from '../faults/support/redis-server.js';
+import { startDedicatedRedis, type DedicatedRedis } from '../../devkit/redis-server.js';
 import { freePort, spawnTs, type Child } from '../faults/support/processes.js';
 import { uniqueName, waitFor } from '../support/services.js';
 

@@ -1,9 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { INGEST_PATH } from '../../src/producer/server.js';
+import { scratchDir } from '../support/scratch.js';
 import { REDIS_URL, createTestRedis, waitFor, type TestRedis } from '../support/services.js';
 import { readStreams, sampleReport } from './support.js';
 
@@ -21,7 +19,7 @@ function startIngest(env: Record<string, string>): Running {
     // Each run spools into a directory of its own (the default is under the working dir).
     env: {
       PATH: process.env['PATH'] ?? '',
-      TALLY_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'tally-spool-')),
+      TALLY_SPOOL_DIR: scratchDir('tally-spool-'),
       ...env,
     },
   });

@@ -16,7 +16,7 @@ import {
   producerRedis,
 } from '../../src/producer/server.js';
 import { openIngestSpool, type IngestSpool } from '../../src/producer/spool/ingest-spool.js';
-import { startDedicatedRedis, type DedicatedRedis } from '../faults/support/redis-server.js';
+import { startDedicatedRedis, type DedicatedRedis } from '../../devkit/redis-server.js';
 import { spawnIngest, spawnTs, type Child } from '../faults/support/processes.js';
 import { uniqueName, waitFor } from '../support/services.js';
 import { readStreams, sampleReport } from './support.js';

@@ -3,10 +3,8 @@
 // scenario can show what the child said.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { freePort } from '../../../devkit/services.js';
+import { scratchDir } from '../../support/scratch.js';
 import { waitFor } from '../../support/services.js';
 
 const KEEP_OUTPUT_CHARS = 20_000;
@@ -80,7 +78,7 @@ export async function spawnIngest(
   const child = spawnTs('src/producer/main.ts', {
     LOG_LEVEL: 'warn',
     // A spool directory of its own unless the scenario names one (to restart on it).
-    TALLY_SPOOL_DIR: mkdtempSync(join(tmpdir(), 'tally-spool-')),
+    TALLY_SPOOL_DIR: scratchDir('tally-spool-'),
     ...env,
     TALLY_INGEST_HOST: '127.0.0.1',
     TALLY_INGEST_PORT: String(port),
