@@ -5,7 +5,7 @@
 // retried from here. It must never be
 // reachable without credentials except on a loopback address, never fetch from another
 // host, and never log a request line or a credential.
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -103,7 +103,8 @@ function crossSite(request: FastifyRequest): boolean {
 
 /**
  * bull-board's page links a web font from an outside host. The page is rendered from a
- * copy of its template without that link (the CSP would block it anyway).
+ * copy of its template without that link (the CSP would block it anyway), in a temporary
+ * directory the caller removes when the server closes.
  */
 async function localTemplateDir(): Promise<string> {
   const require = createRequire(import.meta.url);
@@ -131,7 +132,9 @@ export async function registerDashboard(
     options: { uiConfig: { boardTitle: 'Tally', hideDocsLink: true } },
   });
   serverAdapter.setBasePath(DASHBOARD_PATH);
-  serverAdapter.setViewsPath(await localTemplateDir());
+  const templateDir = await localTemplateDir();
+  app.addHook('onClose', () => rm(templateDir, { recursive: true, force: true }));
+  serverAdapter.setViewsPath(templateDir);
   const throttle = new LoginThrottle(logger);
   const { user, password, allowedHosts: hosts } = settings;
 
