@@ -17,12 +17,66 @@ export interface CommitResult {
 }
 
 /**
- * JSON.stringify writes a lone UTF-16 surrogate as a \udXXX escape, which PostgreSQL's json
- * refuses; UTF-8 has no such character, so it becomes U+FFFD (what pg does to the text itself).
+ * The columns of a page, in the order `pageJson` writes each row's values and the commit's
+ * `input` reads them back: each row travels as an array, not an object, so the page's JSON
+ * does not repeat thirty key names per row (about 2.6 times less text to write and parse).
+ */
+const PAGE_COLUMNS = [
+  ['reportId', 'text'],
+  ['date', 'date'],
+  ['modelId', 'int'],
+  ['modelName', 'text'],
+  ['modelRouteId', 'int'],
+  ['modelRouteName', 'text'],
+  ['providerId', 'int'],
+  ['providerName', 'text'],
+  ['providerType', 'text'],
+  ['clusterId', 'int'],
+  ['clusterName', 'text'],
+  ['userId', 'int'],
+  ['userName', 'text'],
+  ['ownerPrincipalId', 'int'],
+  ['consumerPrincipalId', 'int'],
+  ['consumerName', 'text'],
+  ['consumerPrincipalKind', 'text'],
+  ['apiKeyId', 'int'],
+  ['apiKeyName', 'text'],
+  ['accessKey', 'text'],
+  ['apiKeyIsCustom', 'bool'],
+  ['operation', 'text'],
+  ['completed', 'bool'],
+  ['promptTokens', 'bigint'],
+  ['completionTokens', 'bigint'],
+  ['cachedTokens', 'bigint'],
+  ['requestCount', 'bigint'],
+  ['startedAt', 'float8'],
+  ['completedAt', 'float8'],
+  ['instant', 'float8'],
+] as const satisfies readonly (readonly [keyof AuditRow, string])[];
+
+/** Every AuditRow field is a page column: a field missing from the list fails to compile. */
+const PAGE_COLUMNS_COMPLETE: [Exclude<keyof AuditRow, (typeof PAGE_COLUMNS)[number][0]>] extends [
+  never,
+]
+  ? true
+  : never = true;
+void PAGE_COLUMNS_COMPLETE;
+
+const PAGE_KEYS = PAGE_COLUMNS.map(([key]) => key);
+
+/** The page's rows as `input`'s columns, each named as its AuditRow field and typed. */
+const PAGE_INPUT = Prisma.raw(
+  PAGE_COLUMNS.map(([key, type], i) => `(e->>${i})::${type} AS "${key}"`).join(',\n        '),
+);
+
+/**
+ * The page as one JSON array of rows, each row the array of its values in PAGE_COLUMNS order.
+ * JSON.stringify writes a lone UTF-16 surrogate as a \udXXX escape, which PostgreSQL refuses;
+ * UTF-8 has no such character, so it becomes U+FFFD (what pg does to the text itself).
  * An escape preceded by an odd run of backslashes is text, not an escape, and stays.
  */
 export function pageJson(rows: readonly AuditRow[]): string {
-  const json = JSON.stringify(rows);
+  const json = JSON.stringify(rows.map((row) => PAGE_KEYS.map((key) => row[key])));
   if (!/\\u[dD][89a-fA-F]/.test(json)) return json;
   return json.replace(/(?<!\\)((?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g, '$1\\ufffd');
 }
@@ -43,18 +97,12 @@ export async function commitPage(
     a.reportId < b.reportId ? -1 : a.reportId > b.reportId ? 1 : 0,
   );
   // The whole page travels as ONE bound JSON parameter: PostgreSQL parses it in one pass,
-  // where 25 array parameters cost the client an escape call per value (50,000 a page).
+  // where 30 array parameters cost the client an escape call per value (60,000 a page).
   const insert = Prisma.sql`
     WITH input AS (
-      SELECT * FROM json_to_recordset(${pageJson(sorted)}::json) AS t(
-        "reportId" text, date date, "modelId" int, "modelName" text, "modelRouteId" int,
-        "modelRouteName" text, "providerId" int, "providerName" text, "providerType" text,
-        "clusterId" int, "clusterName" text, "userId" int, "userName" text,
-        "ownerPrincipalId" int, "consumerPrincipalId" int, "consumerName" text,
-        "consumerPrincipalKind" text, "apiKeyId" int, "apiKeyName" text, "accessKey" text,
-        "apiKeyIsCustom" bool, operation text, completed bool, "promptTokens" bigint,
-        "completionTokens" bigint, "cachedTokens" bigint, "requestCount" bigint,
-        "startedAt" float8, "completedAt" float8, instant float8)
+      -- jsonb, so each row's values are read by position without re-reading the row.
+      SELECT ${PAGE_INPUT}
+      FROM jsonb_array_elements(${pageJson(sorted)}::jsonb) AS e
     ),
     inserted AS (
       -- Timestamps are naive UTC, as GPUStack stores them.

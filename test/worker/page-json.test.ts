@@ -1,4 +1,5 @@
-// pageJson: the page's audit rows as one JSON document PostgreSQL's json type accepts.
+// pageJson: the page's audit rows as one JSON document PostgreSQL's jsonb type accepts, each
+// row the array of its values (report_id first).
 import { describe, expect, it } from 'vitest';
 import type { AuditRow } from '../../src/worker/core/resolve.js';
 import { pageJson } from '../../src/worker/writer.js';
@@ -8,15 +9,18 @@ const row = (reportId: string) => ({ reportId }) as unknown as AuditRow;
 describe('pageJson', () => {
   it('writes lone surrogates as U+FFFD and keeps pairs and escaped backslashes', () => {
     const json = pageJson([row('a\ud800b'), row('\udc00'), row('ok😀'), row('\\ud800')]);
-    expect(JSON.parse(json)).toEqual([
-      { reportId: 'a\ufffdb' },
-      { reportId: '\ufffd' },
-      { reportId: 'ok😀' },
-      { reportId: '\\ud800' },
+    expect((JSON.parse(json) as unknown[][]).map((values) => values[0])).toEqual([
+      'a\ufffdb',
+      '\ufffd',
+      'ok😀',
+      '\\ud800',
     ]);
   });
 
-  it('is plain JSON.stringify otherwise', () => {
-    expect(pageJson([row('r-1')])).toBe(JSON.stringify([row('r-1')]));
+  it('writes each row as the array of its 30 values, report_id first', () => {
+    const [values] = JSON.parse(pageJson([row('r-1')])) as unknown[][];
+    expect(values).toHaveLength(30);
+    expect(values?.[0]).toBe('r-1');
+    expect(values?.slice(1).every((v) => v === null)).toBe(true);
   });
 });
