@@ -3,6 +3,9 @@
 import type { RedisClient } from '../redis.js';
 import { REPORT_FIELD, type StreamEntry } from '../contract/keys.js';
 
+/** The report field's name as the bytes Redis replies with. */
+const REPORT_FIELD_BYTES = Buffer.from(REPORT_FIELD);
+
 /** Up to `count` oldest entries with ids in [start, end) milliseconds. */
 export async function readWindowPage(
   redis: RedisClient,
@@ -12,13 +15,15 @@ export async function readWindowPage(
   count: number,
 ): Promise<StreamEntry[]> {
   // An end id without a sequence number means "every sequence of that millisecond".
-  const raw = await redis.xrange(key, `${start}-0`, `${end - 1}`, 'COUNT', count);
+  // Read as Buffers: a string reply is the same reply copied into new arrays of strings, and
+  // only the id and the report field's value are needed as text.
+  const raw = await redis.xrangeBuffer(key, `${start}-0`, `${end - 1}`, 'COUNT', count);
   return raw.map(([id, fields]) => {
     let payload: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i] === REPORT_FIELD) payload = fields[i + 1];
+      if (fields[i]?.equals(REPORT_FIELD_BYTES) === true) payload = fields[i + 1]?.toString();
     }
-    return { id, payload };
+    return { id: id.toString('latin1'), payload };
   });
 }
 
