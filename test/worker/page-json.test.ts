@@ -2,7 +2,7 @@
 // row the array of its values (report_id first).
 import { describe, expect, it } from 'vitest';
 import type { AuditRow } from '../../src/worker/core/resolve.js';
-import { pageJson } from '../../src/worker/writer.js';
+import { PAGE_KEYS, pageJson, pageRow } from '../../src/worker/writer.js';
 
 const row = (reportId: string) => ({ reportId }) as unknown as AuditRow;
 
@@ -22,5 +22,10 @@ describe('pageJson', () => {
     expect(values).toHaveLength(30);
     expect(values?.[0]).toBe('r-1');
     expect(values?.slice(1).every((v) => v === null)).toBe(true);
+  });
+
+  it('writes every field, in the order the commit reads the columns', () => {
+    const named = Object.fromEntries(PAGE_KEYS.map((key) => [key, key])) as unknown as AuditRow;
+    expect(pageRow(named)).toEqual(PAGE_KEYS);
   });
 });
