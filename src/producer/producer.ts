@@ -108,16 +108,11 @@ export class UsageProducer {
     // The parsed report is a fresh object of our own: completed in place, not copied.
     const report = result.report;
     const id = (report.report_id ??= this.nextId());
-    if (
-      this.closed ||
-      !this.ownsConnection ||
-      this.redis.status !== 'ready' ||
-      this.waitReplicas > 0
-    ) {
+    if (!this.boundsItsCommands() || this.waitReplicas > 0) {
       await this.write([report as StoredReport]);
       return id;
     }
-    // The common case, kept to one command and one await: a ready connection this producer
+    // The common case, kept to one command and one await: a ready single Redis this producer
     // opened bounds the command by timeoutMs itself (openConnection's commandTimeout), and
     // concurrent calls share its auto-pipeline.
     const key = this.streamKeys[partitionOf(id, this.partitions)] as string;
@@ -238,6 +233,16 @@ export class UsageProducer {
     );
   }
 
+  /**
+   * True when every command on the connection is bounded by timeoutMs without a timer of
+   * ours: a ready single Redis this producer opened (commandTimeout). Not a cluster: there a
+   * command may wait in the cluster client's own retries (failover, redirections) before any
+   * node's commandTimeout starts, so each call keeps its own deadline.
+   */
+  private boundsItsCommands(): boolean {
+    return !this.closed && this.ownsConnection && !this.tagged && this.redis.status === 'ready';
+  }
+
   private unavailable(reportIds: string[], reason: string, cause?: unknown): RedisUnavailableError {
     return new RedisUnavailableError(
       `Redis is unavailable (${reason}); the reports were not acknowledged, retry them later with the same report_ids`,
@@ -251,8 +256,8 @@ export class UsageProducer {
     const unavailable = (reason: string, cause?: unknown) =>
       this.unavailable(reportIds, reason, cause);
     if (this.closed) throw unavailable('the producer is closed');
-    if (this.ownsConnection && this.redis.status === 'ready') {
-      // A connection this producer opened bounds every command by timeoutMs itself
+    if (this.boundsItsCommands()) {
+      // A single Redis this producer opened bounds every command by timeoutMs itself
       // (openConnection's commandTimeout), so a ready one needs no second timer per call.
       try {
         return await work();
