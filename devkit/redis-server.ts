@@ -45,6 +45,9 @@ export async function waitUntilAnswering(port: number, child: ChildProcess): Pro
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
+    // Each probe is bounded, so a server that accepts but never answers cannot stall the wait.
+    connectTimeout: 1_000,
+    commandTimeout: 1_000,
   });
   probe.on('error', () => undefined); // refused while the server starts: expected
   try {
