@@ -21,6 +21,7 @@ import {
   useWorkerTestEnv,
 } from '../support/pipeline.js';
 import { REDIS_URL, waitFor } from '../support/services.js';
+import type { RunningWorker } from '../../src/worker/worker.js';
 
 const env = useWorkerTestEnv();
 
@@ -37,6 +38,35 @@ async function rollupTotals() {
   return env.db.prisma.modelUsage.aggregate({
     _sum: { promptTokenCount: true, completionTokenCount: true, requestCount: true },
   });
+}
+
+/** Retention as the scheduler runs it: audit rows older than 13 months move to the archive. */
+const archiveOld = () =>
+  archiveExpired({
+    prisma: env.db.prisma,
+    logger: silentLogger,
+    config: {
+      usageDetailsRetentionMonths: 13,
+      usageDetailsArchiveBatchSize: 100,
+      usageDetailsArchiveCron: '0 3 * * *',
+    },
+  });
+
+/** Once the resent copy's window is done: it was a duplicate, the row is only in the archive. */
+async function expectCountedOnceInArchive(worker: RunningWorker) {
+  await waitFor('the stream drained', async () =>
+    (await streamLength(env.r.redis, env.r.prefix, 2)) === 0 ? true : undefined,
+  );
+  await waitFor('jobs done', async () =>
+    (await worker.batches.getActiveCount()) === 0 ? true : undefined,
+  );
+  const results = (await worker.batches.getJobs(['completed'])).map((j) => j.returnvalue);
+  expect(results.reduce((n, x) => n + x.duplicates, 0)).toBe(1);
+  const [rows] = await env.db.prisma.$queryRaw<{ live: number; archived: number }[]>`
+    SELECT (SELECT count(*) FROM model_usage_details)::int AS live,
+           (SELECT count(*) FROM model_usage_details_archive)::int AS archived`;
+  expect(rows).toEqual({ live: 0, archived: 1 });
+  expect((await rollupTotals())._sum.requestCount).toBe(1n);
 }
 
 describe('exactly once', () => {
@@ -77,32 +107,12 @@ describe('exactly once', () => {
     const [id] = await enqueue(env.r.redis, env.r.prefix, [old]);
     const worker = await env.startWorker();
     await waitForOutcome(env.db.prisma, [id!]);
-    const archived = await archiveExpired({
-      prisma: env.db.prisma,
-      logger: silentLogger,
-      config: {
-        usageDetailsRetentionMonths: 13,
-        usageDetailsArchiveBatchSize: 100,
-        usageDetailsArchiveCron: '0 3 * * *',
-      },
-    });
+    const archived = await archiveOld();
     expect(archived).toMatchObject({ moved: 1 });
 
     // A replay, or a batch retried after retention ran: the same id again.
     await enqueue(env.r.redis, env.r.prefix, [{ ...old, report_id: id }], 1);
-    await waitFor('the stream drained', async () =>
-      (await streamLength(env.r.redis, env.r.prefix, 2)) === 0 ? true : undefined,
-    );
-    await waitFor('jobs done', async () =>
-      (await worker.batches.getActiveCount()) === 0 ? true : undefined,
-    );
-    const results = (await worker.batches.getJobs(['completed'])).map((j) => j.returnvalue);
-    expect(results.reduce((n, x) => n + x.duplicates, 0)).toBe(1);
-    const [rows] = await env.db.prisma.$queryRaw<{ live: number; archived: number }[]>`
-      SELECT (SELECT count(*) FROM model_usage_details)::int AS live,
-             (SELECT count(*) FROM model_usage_details_archive)::int AS archived`;
-    expect(rows).toEqual({ live: 0, archived: 1 });
-    expect((await rollupTotals())._sum.requestCount).toBe(1n);
+    await expectCountedOnceInArchive(worker);
   });
 
   it('counts a report_id once when it comes back while the archive batch moving it runs', async () => {
@@ -123,15 +133,7 @@ describe('exactly once', () => {
        SELECT ${list} FROM model_usage_details WHERE report_id = $1`,
       [id],
     );
-    const archiving = archiveExpired({
-      prisma: env.db.prisma,
-      logger: silentLogger,
-      config: {
-        usageDetailsRetentionMonths: 13,
-        usageDetailsArchiveBatchSize: 100,
-        usageDetailsArchiveCron: '0 3 * * *',
-      },
-    });
+    const archiving = archiveOld();
     const waiting = async (n: number) => {
       const { rows } = await blocker.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM pg_stat_activity
@@ -147,19 +149,7 @@ describe('exactly once', () => {
     await blocker.query('ROLLBACK');
     expect(await archiving).toMatchObject({ moved: 1 });
 
-    await waitFor('the stream drained', async () =>
-      (await streamLength(env.r.redis, env.r.prefix, 2)) === 0 ? true : undefined,
-    );
-    await waitFor('jobs done', async () =>
-      (await worker.batches.getActiveCount()) === 0 ? true : undefined,
-    );
-    const results = (await worker.batches.getJobs(['completed'])).map((j) => j.returnvalue);
-    expect(results.reduce((n, x) => n + x.duplicates, 0)).toBe(1);
-    const [rows] = await env.db.prisma.$queryRaw<{ live: number; archived: number }[]>`
-      SELECT (SELECT count(*) FROM model_usage_details)::int AS live,
-             (SELECT count(*) FROM model_usage_details_archive)::int AS archived`;
-    expect(rows).toEqual({ live: 0, archived: 1 });
-    expect((await rollupTotals())._sum.requestCount).toBe(1n);
+    await expectCountedOnceInArchive(worker);
   });
 
   it('adds nothing when a batch runs again after its commit (stream delete failed)', async () => {
