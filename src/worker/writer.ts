@@ -266,6 +266,14 @@ async function commitOnPool(
   const run = (client: PoolClient, name: string, sql: Prisma.Sql) =>
     client.query<{ inserted: number }>({ name, text: sql.text, values: sql.values });
   const client = await pool.connect();
+  // The pool listens for errors only on idle connections. A connection lost while this
+  // commit holds it (a database restart) emits 'error' on the client as well as failing the
+  // query; unheard, that event would end the process instead of failing this batch.
+  let lost: Error | undefined;
+  const onLost = (error: Error) => {
+    lost = error;
+  };
+  client.on('error', onLost);
   let broken = false;
   try {
     // One round trip: a simple query may hold several statements when none has parameters.
@@ -283,7 +291,8 @@ async function commitOnPool(
     });
     throw error;
   } finally {
-    client.release(broken);
+    client.off('error', onLost);
+    client.release(lost ?? broken);
   }
 }
 

@@ -9,6 +9,7 @@ import { silentLogger } from '../../src/logger.js';
 import { batchSettings, createBatchProcessor } from '../../src/worker/batch-processor.js';
 import { EntityLoader } from '../../src/worker/entity-loader.js';
 import { archiveColumns, archiveExpired } from '../../src/worker/archiver.js';
+import { ARCHIVE_LOCK_KEYS } from '../../src/worker/writer.js';
 import type { BatchJobData, BatchResult } from '../../src/worker/queues.js';
 import { enqueue } from '../support/fixtures.js';
 import { outcomeOf } from '../support/invariants.js';
@@ -220,6 +221,40 @@ describe('exactly once', () => {
     });
     expect(jobs.map((j) => j.data.partition).sort()).toEqual([0, 1]);
     expect((await rollupTotals())._sum.requestCount).toBe(21n);
+  });
+
+  it('fails the batch, not the process, when the connection is lost mid-commit', async () => {
+    // Hold the archive lock exclusively: the page commit takes it shared after BEGIN and waits
+    // there, holding its pooled connection, until that connection is terminated.
+    const blocker = new pg.Client({ connectionString: env.db.url });
+    await blocker.connect();
+    env.defer(() => blocker.end());
+    await blocker.query('BEGIN');
+    await blocker.query(`SELECT pg_advisory_xact_lock(${ARCHIVE_LOCK_KEYS})`);
+    const ids = await enqueue(
+      env.r.redis,
+      env.r.prefix,
+      Array.from({ length: 20 }, (_, i) => report(i)),
+    );
+    const worker = await env.startWorker({ batchBackoffMs: 200, batchAttempts: 20 });
+    env.defer(() => blocker.query('ROLLBACK')); // before the worker closes: it waits for the commit
+    // Polled from another session: one inside a transaction sees pg_stat_activity frozen.
+    const committing = await waitFor('the page commit waits on the archive lock', async () => {
+      const [waiter] = await env.db.prisma.$queryRaw<{ pid: number }[]>`
+        SELECT pid FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event = 'advisory'`;
+      return waiter?.pid;
+    });
+    await env.db.prisma.$queryRaw`SELECT pg_terminate_backend(${committing}::int)`;
+    const failed = await waitFor('the batch to fail once', async () => {
+      const [job] = await worker.batches.getJobs(['delayed', 'waiting', 'active', 'failed']);
+      return job !== undefined && job.attemptsMade >= 1 ? job : undefined;
+    });
+    expect(failed.failedReason).toMatch(/terminat/i);
+    await blocker.query('ROLLBACK');
+
+    expect(await waitForOutcome(env.db.prisma, ids)).toEqual({ committed: 20, rejected: 0 });
+    expect((await rollupTotals())._sum.requestCount).toBe(20n);
   });
 
   it('leaves a page in the stream while the database is down and commits it once after', async () => {
