@@ -98,15 +98,25 @@ describe('fault 2: PostgreSQL down for 30 s', () => {
     const sentBeforeOutage = ids.length;
 
     // While it is down, batches fail and are retried with backoff; nothing is deleted.
+    let seen = '';
     const failing = await waitFor(
       'a batch to fail at least twice',
       async () => {
         const jobs = await batches.getJobs(['delayed', 'waiting', 'active', 'failed']);
+        seen = (
+          await Promise.all(
+            jobs.map(async (j) => `${j.id} ${await j.getState()} attempts ${j.attemptsMade}`),
+          )
+        ).join('; ');
         return jobs.find((j) => j.attemptsMade >= 2);
       },
       OUTAGE_MS - 2_000,
       250,
-    );
+    ).catch((error: unknown) => {
+      throw new Error(
+        `${(error as Error).message}\nbatches: ${seen || 'none'}\nworker said:\n${worker!.output()}`,
+      );
+    });
     const failedReason = failing.failedReason;
     await waitFor(
       'the outage to last its time',
