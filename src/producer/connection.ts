@@ -1,6 +1,7 @@
 // The producer's Redis connection policy: how an owned connection is opened (no offline
 // queue, bounded timeouts, endless background reconnects) and how a call waits for it.
 // Must never let a call wait past its deadline or queue a command for a later connection.
+import type { Redis } from 'ioredis';
 import { openRedis, type RedisClient, type RedisTarget } from '../redis.js';
 import type { Logger } from '../logger.js';
 import { LogThrottle } from './log-throttle.js';
@@ -26,6 +27,78 @@ export class Deadline {
   }
 }
 
+/** Calls sent in one millisecond, and how many of them still wait for their reply. */
+export interface CallGroup {
+  readonly at: number;
+  waiting: number;
+}
+
+/**
+ * The bound on every call to a ready single Redis the producer opened, with no timer per
+ * call: calls are counted in groups by the millisecond they were sent, and a check every
+ * `timeoutMs / 5` (only while calls wait) drops the connection once the oldest group still
+ * waiting is `timeoutMs` old. Replies on one connection come in order, so a command that
+ * old means the connection has stopped answering. The drop rejects every command in flight
+ * (no resend, no offline queue: see openConnection) and ioredis reconnects in the
+ * background, as after any lost connection. A call so rejected fails between `timeoutMs`
+ * and `1.2 × timeoutMs` (plus the check's own lateness) after it was sent.
+ */
+export class StallWatch {
+  /** Oldest first; groups whose calls all settled are dropped by the check. */
+  private groups: CallGroup[] = [];
+  private current: CallGroup | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly timeoutMs: number,
+    private readonly onStall: (waitedMs: number) => void,
+  ) {}
+
+  /** Counts one call as sent now; hand the group back to `settled` when it has its answer. */
+  sent(): CallGroup {
+    const now = Date.now();
+    let group = this.current;
+    if (group === undefined || group.at !== now) {
+      group = { at: now, waiting: 0 };
+      this.current = group;
+      this.groups.push(group);
+      this.timer ??= setInterval(() => this.check(), Math.max(10, this.timeoutMs / 5)).unref();
+    }
+    group.waiting += 1;
+    return group;
+  }
+
+  settled(group: CallGroup): void {
+    group.waiting -= 1;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  private check(): void {
+    let first = 0;
+    while (first < this.groups.length && (this.groups[first] as CallGroup).waiting <= 0) first += 1;
+    if (first > 0) this.groups = this.groups.slice(first);
+    const oldest = this.groups[0];
+    if (oldest === undefined) {
+      this.current = undefined;
+      this.stop(); // nothing waits: no timer while the producer is idle
+      return;
+    }
+    const waited = Date.now() - oldest.at;
+    if (waited < this.timeoutMs || this.redis.status !== 'ready') return;
+    // Its calls are rejected by the drop; later calls start new groups on a new connection.
+    this.groups = [];
+    this.current = undefined;
+    this.stop();
+    this.onStall(waited);
+    this.redis.disconnect(true);
+  }
+}
+
 /** Opens a connection the producer owns (Redis or Redis Cluster), tuned to fail fast and recover by itself. */
 export function openConnection(
   target: RedisTarget,
@@ -42,8 +115,11 @@ export function openConnection(
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
     connectTimeout: timeoutMs,
-    // The producer's bound on a call to a ready connection (UsageProducer.withRedis).
-    commandTimeout: timeoutMs,
+    // No commandTimeout: its timer per command (and the object it leaves in dictionary mode)
+    // cost report() about a tenth of its rate. A ready connection's calls are bounded by a
+    // StallWatch instead, which drops the connection; a drop must reject at once, not after
+    // waiting for a peer that has stopped answering to close its side.
+    disconnectTimeout: 0,
     // A connection that stops answering is dropped and rebuilt rather than trusted.
     socketTimeout: Math.max(2 * timeoutMs, 1_000),
     // Never gives up: the producer recovers by itself when Redis comes back.

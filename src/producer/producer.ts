@@ -10,10 +10,11 @@ import {
   type UsageReportInput,
 } from '../contract/index.js';
 import { loadConfig, type Config } from '../config.js';
+import type { Redis } from 'ioredis';
 import { hashTagged, nodeForKey, type RedisClient, type RedisTarget } from '../redis.js';
 import { silentLogger, type Logger } from '../logger.js';
 import { InvalidReportError, RedisUnavailableError } from './errors.js';
-import { Deadline, openConnection, untilReady } from './connection.js';
+import { Deadline, openConnection, StallWatch, untilReady } from './connection.js';
 import { createUuidV7, partitionOf } from './ids.js';
 
 const DEFAULTS = loadConfig({});
@@ -47,6 +48,8 @@ export class UsageProducer {
   private readonly redis: RedisClient;
   private readonly tagged: boolean;
   private readonly ownsConnection: boolean;
+  /** Bounds the calls to a single Redis this producer opened (undefined otherwise). */
+  private readonly watch: StallWatch | undefined;
   private readonly nextId = createUuidV7();
   /** Each partition's stream key, by partition number. */
   private readonly streamKeys: string[];
@@ -79,11 +82,21 @@ export class UsageProducer {
           ? options.redis
           : undefined;
     this.ownsConnection = target !== undefined;
+    const logger = options.logger ?? silentLogger;
     this.redis =
       target === undefined
         ? (options.redis as RedisClient)
-        : openConnection(target, this.timeoutMs, options.logger ?? silentLogger);
+        : openConnection(target, this.timeoutMs, logger);
     this.tagged = hashTagged(this.redis);
+    this.watch =
+      this.ownsConnection && !this.tagged
+        ? new StallWatch(this.redis as Redis, this.timeoutMs, (waitedMs) =>
+            logger.warn(
+              { waitedMs, timeoutMs: this.timeoutMs },
+              'Redis stopped answering; the calls waiting were refused and the connection is rebuilt',
+            ),
+          )
+        : undefined;
     this.streamKeys = Array.from({ length: this.partitions }, (_, partition) =>
       streamKey(this.keyPrefix, partition, this.tagged),
     );
@@ -108,18 +121,22 @@ export class UsageProducer {
     // The parsed report is a fresh object of our own: completed in place, not copied.
     const report = result.report;
     const id = (report.report_id ??= this.nextId());
-    if (!this.boundsItsCommands() || this.waitReplicas > 0) {
+    const watch = this.watch;
+    if (watch === undefined || !this.boundsItsCommands() || this.waitReplicas > 0) {
       await this.write([report as StoredReport]);
       return id;
     }
-    // The common case, kept to one command and one await: a ready single Redis this producer
-    // opened bounds the command by timeoutMs itself (openConnection's commandTimeout), and
-    // concurrent calls share its auto-pipeline.
+    // The common case, kept to one command and one await: on a ready single Redis this
+    // producer opened, the stall watch bounds the command by timeoutMs without a timer of its
+    // own, and concurrent calls share the connection's auto-pipeline.
     const key = this.streamKeys[partitionOf(id, this.partitions)] as string;
+    const sent = watch.sent();
     try {
       await this.redis.xadd(key, '*', REPORT_FIELD, JSON.stringify(report));
     } catch (error) {
       throw this.unavailable([id], error instanceof Error ? error.message : String(error), error);
+    } finally {
+      watch.settled(sent);
     }
     return id;
   }
@@ -138,6 +155,7 @@ export class UsageProducer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.watch?.stop();
     if (!this.ownsConnection) return;
     if (this.redis.status !== 'ready') {
       this.redis.disconnect();
@@ -234,13 +252,13 @@ export class UsageProducer {
   }
 
   /**
-   * True when every command on the connection is bounded by timeoutMs without a timer of
-   * ours: a ready single Redis this producer opened (commandTimeout). Not a cluster: there a
-   * command may wait in the cluster client's own retries (failover, redirections) before any
-   * node's commandTimeout starts, so each call keeps its own deadline.
+   * True when every command on the connection is bounded by timeoutMs without a timer per
+   * call: a ready single Redis this producer opened (its StallWatch). Not a cluster: there a
+   * command may wait in the cluster client's own retries (failover, redirections), so each
+   * call keeps its own deadline.
    */
   private boundsItsCommands(): boolean {
-    return !this.closed && this.ownsConnection && !this.tagged && this.redis.status === 'ready';
+    return !this.closed && this.watch !== undefined && this.redis.status === 'ready';
   }
 
   private unavailable(reportIds: string[], reason: string, cause?: unknown): RedisUnavailableError {
@@ -256,13 +274,16 @@ export class UsageProducer {
     const unavailable = (reason: string, cause?: unknown) =>
       this.unavailable(reportIds, reason, cause);
     if (this.closed) throw unavailable('the producer is closed');
-    if (this.boundsItsCommands()) {
-      // A single Redis this producer opened bounds every command by timeoutMs itself
-      // (openConnection's commandTimeout), so a ready one needs no second timer per call.
+    const watch = this.watch;
+    if (watch !== undefined && this.boundsItsCommands()) {
+      // A ready single Redis this producer opened: its stall watch bounds the call.
+      const sent = watch.sent();
       try {
         return await work();
       } catch (error) {
         throw unavailable(error instanceof Error ? error.message : String(error), error);
+      } finally {
+        watch.settled(sent);
       }
     }
     const deadline = new Deadline(this.timeoutMs, () =>

@@ -280,6 +280,41 @@ describe('fail fast', () => {
     expect(ids).toContain('after');
   });
 
+  it('refuses calls on a ready connection that stops answering, then rebuilds it', async () => {
+    const proxy = await startRedisProxy();
+    toClose.push(proxy);
+    const p = producer({ redis: proxy.url, timeoutMs: 500 });
+    await p.report(sampleReport({ report_id: 'before' }));
+    // The connection stays open; Redis's replies stop arriving for 5 s.
+    proxy.delayReplies(5_000);
+    const started = performance.now();
+    const stalled = await Promise.allSettled([
+      p.report(sampleReport({ report_id: 'stalled-1' })),
+      p.reportMany([sampleReport({ report_id: 'stalled-2' })]),
+      p.ping(),
+    ]);
+    const waited = performance.now() - started;
+    for (const outcome of stalled) {
+      expect(outcome.status).toBe('rejected');
+      expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(RedisUnavailableError);
+    }
+    // timeoutMs, then at most one check period (timeoutMs / 5) and the drop itself.
+    expect(waited).toBeGreaterThanOrEqual(500);
+    expect(waited).toBeLessThan(500 + 100 + 250);
+    proxy.delayReplies(0);
+    await waitFor('the producer to reconnect', async () => {
+      try {
+        return await p.report(sampleReport({ report_id: 'after' }));
+      } catch (error) {
+        if (error instanceof RedisUnavailableError) return undefined;
+        throw error;
+      }
+    });
+    const ids = (await readStreams(t.redis, t.prefix, 4)).map((e) => e.report['report_id']);
+    expect(ids).toContain('before');
+    expect(ids).toContain('after');
+  });
+
   it('owns and closes a connection it opened from a URL', async () => {
     const p = new UsageProducer({ redis: REDIS_URL, keyPrefix: t.prefix });
     await p.report(sampleReport());
