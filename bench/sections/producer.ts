@@ -10,11 +10,11 @@ import type { Harness } from '../harness.js';
 import { PARTITIONS, type Section } from '../section.js';
 import { median, timeIt } from '../stats.js';
 
-const N = 40_000;
+const N = 100_000;
 const CALLERS = 256;
 const BATCH_CALLERS = 8;
 const BATCH = 100;
-const REPETITIONS = 3;
+const REPETITIONS = 5;
 
 export function templates(count: number): UsageReportInput[] {
   const random = rng(7);
