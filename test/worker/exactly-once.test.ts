@@ -135,12 +135,13 @@ describe('exactly once', () => {
       [id],
     );
     const archiving = archiveOld();
+    // Polled from another session: inside its transaction the blocker sees pg_stat_activity
+    // as it was at its first read there.
     const waiting = async (n: number) => {
-      const { rows } = await blocker.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity
-         WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-      );
-      return (rows[0]?.n ?? 0) >= n ? true : undefined;
+      const [row] = await env.db.prisma.$queryRaw<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+      return (row?.n ?? 0) >= n ? true : undefined;
     };
     await waitFor('the archive batch waits, its DELETE done', () => waiting(1));
 
