@@ -17,6 +17,8 @@ import { freePort, waitFor } from './services.js';
 const run = promisify(execFile);
 
 export interface ClusterNode extends RedisNode {
+  /** The cluster bus port, chosen free like `port` (not the default port + 10000). */
+  busPort: number;
   process: ChildProcess;
   dir: string;
 }
@@ -47,10 +49,12 @@ async function cli(port: number, ...args: string[]): Promise<string> {
   return stdout;
 }
 
-function spawnNode(port: number, dir: string): ChildProcess {
+function spawnNode(port: number, busPort: number, dir: string): ChildProcess {
   return spawnRedisServer(port, dir, [
     '--cluster-enabled',
     'yes',
+    '--cluster-port',
+    String(busPort),
     '--cluster-config-file',
     join(dir, 'nodes.conf'),
     // A dead master is replaced within about a second of this timeout.
@@ -59,6 +63,39 @@ function spawnNode(port: number, dir: string): ChildProcess {
     '--appendonly',
     'no',
   ]);
+}
+
+const START_ATTEMPTS = 3;
+
+/**
+ * Starts a node in `dir` on two free ports (client and bus). A port can be taken between
+ * freePort() and the server's bind, and the server then exits at once: it is started again
+ * on new ports, up to START_ATTEMPTS times.
+ */
+async function startNode(dir: string): Promise<ClusterNode> {
+  for (let attempt = 1; ; attempt += 1) {
+    const port = await freePort();
+    const busPort = await freePort();
+    const node: ClusterNode = {
+      host: '127.0.0.1',
+      port,
+      busPort,
+      dir,
+      process: spawnNode(port, busPort, dir),
+    };
+    try {
+      await waitUntilAnswering(port, node.process);
+      return node;
+    } catch (error) {
+      if (alive(node)) {
+        const exit = once(node.process, 'exit');
+        node.process.kill('SIGKILL');
+        await exit;
+        throw error; // not a port taken: it started and did not answer
+      }
+      if (attempt >= START_ATTEMPTS) throw error;
+    }
+  }
 }
 
 export async function startLocalCluster(masters = 3, replicasPerMaster = 0): Promise<LocalCluster> {
@@ -77,11 +114,14 @@ export async function startLocalCluster(masters = 3, replicasPerMaster = 0): Pro
   };
   try {
     for (let i = 0; i < masters * (1 + replicasPerMaster); i += 1) {
-      const port = await freePort();
       const dir = await mkdtemp(join(tmpdir(), 'tally-cluster-'));
-      nodes.push({ host: '127.0.0.1', port, process: spawnNode(port, dir), dir });
+      try {
+        nodes.push(await startNode(dir));
+      } catch (error) {
+        await rm(dir, { recursive: true, force: true });
+        throw error;
+      }
     }
-    for (const node of nodes) await waitUntilAnswering(node.port, node.process);
     await run(
       'redis-cli',
       [
@@ -132,7 +172,7 @@ export async function startLocalCluster(masters = 3, replicasPerMaster = 0): Pro
       await exit;
     },
     async restart(node) {
-      node.process = spawnNode(node.port, node.dir);
+      node.process = spawnNode(node.port, node.busPort, node.dir);
       await waitUntilAnswering(node.port, node.process);
     },
     async replicaGapBytes(master) {
