@@ -10,6 +10,7 @@ import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
 import { errorLine, type Logger } from '../logger.js';
 import { retentionCutoff } from './core/retention.js';
+import { keepScheduled } from './queues.js';
 import { ARCHIVE_LOCK_KEYS } from './writer.js';
 
 /** One scheduler id: every worker upserts the same one, so each cron slot makes one job. */
@@ -126,6 +127,9 @@ export async function archiveExpired(deps: ArchiveDeps): Promise<ArchiveResult> 
   return result;
 }
 
+/** How often a worker checks that the archive schedule still has its next run pending. */
+const ARCHIVE_SCHEDULE_CHECK_MS = 60_000;
+
 export interface RunningArchiver {
   queue: Queue<unknown, ArchiveResult>;
   worker: Worker<unknown, ArchiveResult>;
@@ -141,19 +145,30 @@ export async function startArchiver(
 ): Promise<RunningArchiver> {
   const { connection, prefix, logger, config } = deps;
   const queue = new Queue<unknown, ArchiveResult>(ARCHIVE_QUEUE, { connection, prefix });
-  await queue.upsertJobScheduler(
-    ARCHIVE_SCHEDULER_ID,
-    { pattern: config.usageDetailsArchiveCron, tz: 'UTC' },
-    {
-      name: 'archive',
-      opts: {
-        // A failed run (database down) is retried; the next slot catches up anyway.
-        attempts: 5,
-        backoff: { type: 'exponential', delay: 60_000 },
-        removeOnComplete: { count: 100 },
-        removeOnFail: { count: 100 },
+  const schedule = () =>
+    queue.upsertJobScheduler(
+      ARCHIVE_SCHEDULER_ID,
+      { pattern: config.usageDetailsArchiveCron, tz: 'UTC' },
+      {
+        name: 'archive',
+        opts: {
+          // A failed run (database down) is retried; the next slot catches up anyway.
+          attempts: 5,
+          backoff: { type: 'exponential', delay: 60_000 },
+          removeOnComplete: { count: 100 },
+          removeOnFail: { count: 100 },
+        },
       },
-    },
+    );
+  await schedule();
+  let closing = false;
+  const stopWatch = keepScheduled(
+    queue,
+    schedule,
+    'archive',
+    ARCHIVE_SCHEDULE_CHECK_MS,
+    logger,
+    () => closing,
   );
   const worker = new Worker<unknown, ArchiveResult>(
     ARCHIVE_QUEUE,
@@ -180,6 +195,8 @@ export async function startArchiver(
     queue,
     worker,
     close: async () => {
+      closing = true;
+      stopWatch();
       await worker.close();
       await queue.close();
     },

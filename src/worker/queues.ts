@@ -1,7 +1,7 @@
 // The worker's BullMQ queues: job data, job options, and how to open them. Batch
 // jobs are never removed on failure, so an exhausted batch stays visible and retryable.
 import { Queue, type JobsOptions } from 'bullmq';
-import { errorLine } from '../logger.js';
+import { errorLine, type Logger } from '../logger.js';
 import { withTimeout, type Dependency } from '../readiness.js';
 import {
   ARCHIVE_QUEUE,
@@ -132,4 +132,37 @@ export function batchQueueDependency(queue: Queue<BatchJobData, BatchResult>): D
       }
     },
   };
+}
+
+/**
+ * Each tick of a BullMQ job scheduler is added by the script that handles the one before. A
+ * Redis failover can fail that script (seen on a Redis Cluster: "Too many Cluster
+ * redirections"), and then no tick is pending any more: the schedule ends silently until a
+ * worker restarts. Every `everyMs` this checks that `queue` holds a pending tick and, if it
+ * holds none, calls `schedule` again (the upsert a start makes). Ticks are idempotent
+ * (sealing, archiving), so two workers restoring at once do no harm. Returns the stop.
+ */
+export function keepScheduled(
+  queue: Queue,
+  schedule: () => Promise<unknown>,
+  what: string,
+  everyMs: number,
+  logger: Logger,
+  closing: () => boolean,
+): () => void {
+  const check = async () => {
+    try {
+      const counts = await queue.getJobCounts('delayed', 'waiting', 'active', 'prioritized');
+      if (closing() || Object.values(counts).some((n) => n > 0)) return;
+      logger.warn(
+        { schedule: what },
+        'a job schedule had no tick pending (a Redis failover can drop one); scheduling it again',
+      );
+      await schedule();
+    } catch (error) {
+      logger.debug({ schedule: what, err: errorLine(error) }, 'could not check a job schedule');
+    }
+  };
+  const timer = setInterval(() => void check(), everyMs).unref();
+  return () => clearInterval(timer);
 }

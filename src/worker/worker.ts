@@ -18,9 +18,18 @@ import { errorLine, type Logger } from '../logger.js';
 import { batchSettings, createBatchProcessor } from './batch-processor.js';
 import type { WorkerMetrics } from '../metrics/worker.js';
 import { EntityLoader } from './entity-loader.js';
-import { openBatchQueue, openSealerQueue, type BatchJobData, type BatchResult } from './queues.js';
+import {
+  keepScheduled,
+  openBatchQueue,
+  openSealerQueue,
+  type BatchJobData,
+  type BatchResult,
+} from './queues.js';
 import { seal } from './sealer.js';
 import { startArchiver, type RunningArchiver } from './archiver.js';
+
+/** Flush intervals between two checks that the sealer has a tick pending (keepScheduled). */
+const SCHEDULE_CHECK_INTERVALS = 3;
 
 /** How long after window end + grace the sealer ticks (clock skew between workers and Redis). */
 const SEAL_TICK_MARGIN_MS = 100;
@@ -154,16 +163,27 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
   batchWorker?.on('error', (error) => logger.error({ err: error.message }, 'batch worker error'));
 
   const sealerWorkers: Worker[] = [];
+  let scheduleWatch: (() => void) | undefined;
   if (deps.seal !== false) {
-    await sealerQueue.upsertJobScheduler(
-      'seal',
-      {
-        every: config.flushIntervalMs,
-        // Ticks land just after a window closes (its end plus the grace), so a window
-        // waits for no extra interval before it is sealed: latency ≈ window + grace.
-        offset: (config.sealGraceMs + SEAL_TICK_MARGIN_MS) % config.flushIntervalMs || 1,
-      },
-      { name: 'seal', opts: { removeOnComplete: true, removeOnFail: 100 } },
+    const schedule = () =>
+      sealerQueue.upsertJobScheduler(
+        'seal',
+        {
+          every: config.flushIntervalMs,
+          // Ticks land just after a window closes (its end plus the grace), so a window
+          // waits for no extra interval before it is sealed: latency ≈ window + grace.
+          offset: (config.sealGraceMs + SEAL_TICK_MARGIN_MS) % config.flushIntervalMs || 1,
+        },
+        { name: 'seal', opts: { removeOnComplete: true, removeOnFail: 100 } },
+      );
+    await schedule();
+    scheduleWatch = keepScheduled(
+      sealerQueue,
+      schedule,
+      'sealer',
+      SCHEDULE_CHECK_INTERVALS * config.flushIntervalMs,
+      logger,
+      () => closing,
     );
     const pause = pauseWatch(batches, logger);
     const sealerWorker = new Worker(
@@ -209,6 +229,7 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     sealNow: () => seal(sealDeps),
     close: async () => {
       closing = true;
+      scheduleWatch?.();
       await Promise.all([
         batchWorker?.close(),
         archiver?.close(),

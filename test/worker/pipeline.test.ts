@@ -1,6 +1,8 @@
 // The worker end to end on real Redis, PostgreSQL and BullMQ: sealed windows become audit
 // rows and rollups, exactly once, with every seed semantic of GPUStack.
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { openSealerQueue } from '../../src/worker/queues.js';
 import { enqueue, rid, xaddRaw } from '../support/fixtures.js';
 import {
   startIngest,
@@ -8,7 +10,7 @@ import {
   waitForOutcome,
   useWorkerTestEnv,
 } from '../support/pipeline.js';
-import { waitFor } from '../support/services.js';
+import { REDIS_URL, waitFor } from '../support/services.js';
 import { INGEST_PATH } from '../../src/producer/server.js';
 
 const env = useWorkerTestEnv();
@@ -75,6 +77,27 @@ describe('worker pipeline', () => {
     expect(await waitForOutcome(env.db.prisma, ids)).toEqual({ committed: 0, rejected: 1 });
     const [row] = await env.db.prisma.rejectedUsageReport.findMany();
     expect(row).toMatchObject({ reportId: ids[0], reason: 'empty_model' });
+  });
+
+  it('seals again when no sealer tick is pending (a Redis failover can drop one)', async () => {
+    await env.startWorker();
+    const bull = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+    const sealer = openSealerQueue(bull, env.r.prefix);
+    env.defer(async () => {
+      await sealer.close();
+      bull.disconnect();
+    });
+    // The schedule goes, and its pending tick with it: nothing would seal a window again.
+    await sealer.removeJobScheduler('seal');
+    await waitFor('no sealer tick pending', async () => {
+      const counts = await sealer.getJobCounts('delayed', 'waiting', 'active', 'prioritized');
+      return Object.values(counts).every((n) => n === 0) ? true : undefined;
+    });
+    const ids = await enqueue(env.r.redis, env.r.prefix, [
+      { model: 'qwen3-8b', model_id: 1, user_id: 1, input_token: 3, completed: true },
+    ]);
+    expect(await waitForOutcome(env.db.prisma, ids)).toEqual({ committed: 1, rejected: 0 });
+    expect(await sealer.getJobScheduler('seal')).toBeDefined();
   });
 
   it('rejects poison entries with a reason and commits the rest of the window', async () => {
