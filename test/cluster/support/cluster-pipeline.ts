@@ -3,6 +3,7 @@
 // (TALLY_REDIS_CLUSTER_NODES), plus the accounting the cluster tests share.
 import { loadConfig, type Config } from '../../../src/config.js';
 import { hashSlot, streamKey } from '../../../src/contract/keys.js';
+import { pino } from 'pino';
 import { silentLogger } from '../../../src/logger.js';
 import { UsageProducer } from '../../../src/producer/producer.js';
 import { buildIngestServer } from '../../../src/producer/server.js';
@@ -53,7 +54,17 @@ export async function startClusterPipeline(cluster: LocalCluster): Promise<Clust
   const db = await createTestDatabase();
   await seedWorld(db.prisma);
   const redis = openRedis(config, { maxRetriesPerRequest: 3 });
-  const worker = await startWorker({ config, prisma: db.prisma, logger: silentLogger });
+  // The worker's warnings and errors, kept (bounded) for a drain that times out to show.
+  const said: string[] = [];
+  const logger = pino(
+    { level: 'warn' },
+    {
+      write: (line: string) => {
+        if (said.push(line) > 50) said.shift();
+      },
+    },
+  );
+  const worker = await startWorker({ config, prisma: db.prisma, logger });
   const closers: (() => Promise<unknown>)[] = [];
 
   return {
@@ -75,7 +86,8 @@ export async function startClusterPipeline(cluster: LocalCluster): Promise<Clust
       });
       return server.listen({ host: '127.0.0.1', port: 0 });
     },
-    async drained(timeoutMs = 60_000) {
+    async drained(timeoutMs = 40_000) {
+      let seen = '';
       await waitFor(
         'the streams to drain and the batch queue to empty',
         async () => {
@@ -83,11 +95,19 @@ export async function startClusterPipeline(cluster: LocalCluster): Promise<Clust
           const counts = await worker.batches.getJobCounts('waiting', 'active', 'delayed');
           const busy =
             (counts['waiting'] ?? 0) + (counts['active'] ?? 0) + (counts['delayed'] ?? 0);
+          const active = await worker.batches.getJobs(['active']);
+          seen = `${left} entries left, jobs ${JSON.stringify(counts)}; active: ${
+            active.map((j) => `${j.id} ${JSON.stringify(j.progress)}`).join(', ') || 'none'
+          }`;
           return left === 0 && busy === 0 ? true : undefined;
         },
         timeoutMs,
         100,
-      );
+      ).catch((error: unknown) => {
+        throw new Error(
+          `${(error as Error).message}\n${seen}\nthe worker said:\n${said.join('') || '(nothing)'}`,
+        );
+      });
     },
     async auditCounts(ids) {
       const rows = await db.prisma.$queryRawUnsafe<{ report_id: string; n: bigint }[]>(
