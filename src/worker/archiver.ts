@@ -164,8 +164,8 @@ export async function startArchiver(
   let closing = false;
   const stopWatch = keepScheduled(
     queue,
+    ARCHIVE_SCHEDULER_ID,
     schedule,
-    'archive',
     ARCHIVE_SCHEDULE_CHECK_MS,
     logger,
     () => closing,

@@ -136,31 +136,36 @@ export function batchQueueDependency(queue: Queue<BatchJobData, BatchResult>): D
 
 /**
  * Each tick of a BullMQ job scheduler is added by the script that handles the one before. A
- * Redis failover can fail that script (seen on a Redis Cluster: "Too many Cluster
- * redirections"), and then no tick is pending any more: the schedule ends silently until a
- * worker restarts. Every `everyMs` this checks that `queue` holds a pending tick and, if it
- * holds none, calls `schedule` again (the upsert a start makes). Ticks are idempotent
- * (sealing, archiving), so two workers restoring at once do no harm. Returns the stop.
+ * Redis failover can fail that script (seen on a Redis Cluster: "Failed to add repeatable
+ * job for next iteration: Too many Cluster redirections"), and the schedule then ends
+ * silently until a worker restarts: its `next` stays in the past. Every `everyMs` this reads
+ * the schedule and, when it is gone or its next tick is more than `everyMs` overdue, calls
+ * `schedule` again (the upsert a start makes, which replaces any pending tick). Ticks are
+ * idempotent (sealing, archiving), so two workers restoring at once do no harm. Returns the
+ * stop.
  */
 export function keepScheduled(
   queue: Queue,
+  schedulerId: string,
   schedule: () => Promise<unknown>,
-  what: string,
   everyMs: number,
   logger: Logger,
   closing: () => boolean,
 ): () => void {
   const check = async () => {
     try {
-      const counts = await queue.getJobCounts('delayed', 'waiting', 'active', 'prioritized');
-      if (closing() || Object.values(counts).some((n) => n > 0)) return;
+      const next = (await queue.getJobScheduler(schedulerId))?.next;
+      if (closing() || (next !== undefined && next >= Date.now() - everyMs)) return;
       logger.warn(
-        { schedule: what },
-        'a job schedule had no tick pending (a Redis failover can drop one); scheduling it again',
+        { schedule: schedulerId, next },
+        'a job schedule stopped (a Redis failover can drop its next tick); scheduling it again',
       );
       await schedule();
     } catch (error) {
-      logger.debug({ schedule: what, err: errorLine(error) }, 'could not check a job schedule');
+      logger.debug(
+        { schedule: schedulerId, err: errorLine(error) },
+        'could not check a job schedule',
+      );
     }
   };
   const timer = setInterval(() => void check(), everyMs).unref();

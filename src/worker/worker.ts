@@ -15,6 +15,7 @@ import { hashTagged, openRedis, scanKeys, type RedisClient } from '../redis.js';
 import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/client.js';
 import { errorLine, type Logger } from '../logger.js';
+import { withTimeout } from '../readiness.js';
 import { batchSettings, createBatchProcessor } from './batch-processor.js';
 import type { WorkerMetrics } from '../metrics/worker.js';
 import { EntityLoader } from './entity-loader.js';
@@ -27,6 +28,11 @@ import {
 } from './queues.js';
 import { seal } from './sealer.js';
 import { startArchiver, type RunningArchiver } from './archiver.js';
+
+/** The longest a sealer tick may take (a few commands per partition, normally milliseconds). */
+export function sealTickTimeoutMs(flushIntervalMs: number): number {
+  return Math.max(5_000, 2 * flushIntervalMs);
+}
 
 /** Flush intervals between two checks that the sealer has a tick pending (keepScheduled). */
 const SCHEDULE_CHECK_INTERVALS = 3;
@@ -179,8 +185,8 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
     await schedule();
     scheduleWatch = keepScheduled(
       sealerQueue,
+      'seal',
       schedule,
-      'sealer',
       SCHEDULE_CHECK_INTERVALS * config.flushIntervalMs,
       logger,
       () => closing,
@@ -190,7 +196,9 @@ export async function startWorker(deps: WorkerDeps): Promise<RunningWorker> {
       SEALER_QUEUE,
       async () => {
         await pause.check();
-        return seal(sealDeps);
+        // Bounded: a tick stuck on a command that never settles (seen after a Redis Cluster
+        // failover) would hold the sealer's only slot, and no later tick would run.
+        return withTimeout(seal(sealDeps), sealTickTimeoutMs(config.flushIntervalMs), 'Redis');
       },
       {
         connection: bullConnection,

@@ -4,6 +4,7 @@
 import { loadConfig, type Config } from '../../../src/config.js';
 import { hashSlot, streamKey } from '../../../src/contract/keys.js';
 import { pino } from 'pino';
+import { openSealerQueue } from '../../../src/worker/queues.js';
 import { silentLogger } from '../../../src/logger.js';
 import { UsageProducer } from '../../../src/producer/producer.js';
 import { buildIngestServer } from '../../../src/producer/server.js';
@@ -65,6 +66,7 @@ export async function startClusterPipeline(cluster: LocalCluster): Promise<Clust
     },
   );
   const worker = await startWorker({ config, prisma: db.prisma, logger });
+  const sealer = openSealerQueue(redis, config.keyPrefix);
   const closers: (() => Promise<unknown>)[] = [];
 
   return {
@@ -96,9 +98,10 @@ export async function startClusterPipeline(cluster: LocalCluster): Promise<Clust
           const busy =
             (counts['waiting'] ?? 0) + (counts['active'] ?? 0) + (counts['delayed'] ?? 0);
           const active = await worker.batches.getJobs(['active']);
+          const next = (await sealer.getJobScheduler('seal'))?.next;
           seen = `${left} entries left, jobs ${JSON.stringify(counts)}; active: ${
             active.map((j) => `${j.id} ${JSON.stringify(j.progress)}`).join(', ') || 'none'
-          }`;
+          }; next sealer tick ${next === undefined ? 'none' : `${next - Date.now()} ms from now`}`;
           return left === 0 && busy === 0 ? true : undefined;
         },
         timeoutMs,
@@ -126,6 +129,7 @@ export async function startClusterPipeline(cluster: LocalCluster): Promise<Clust
     },
     async close() {
       for (const close of closers.reverse()) await close().catch(() => undefined);
+      await sealer.close();
       await worker.close();
       await assertRollupsMatchAudit(db.prisma);
       await deleteKeys(redis, `${config.keyPrefix}:*`).catch(() => undefined);
