@@ -38,6 +38,21 @@ function producer(options: Partial<ConstructorParameters<typeof UsageProducer>[0
   return p;
 }
 
+/** Waits until `p` stores again, then checks the reports before and after the outage landed. */
+async function expectStoresAgain(p: UsageProducer): Promise<void> {
+  await waitFor('the producer to reconnect', async () => {
+    try {
+      return await p.report(sampleReport({ report_id: 'after' }));
+    } catch (error) {
+      if (error instanceof RedisUnavailableError) return undefined;
+      throw error;
+    }
+  });
+  const ids = (await readStreams(t.redis, t.prefix, 4)).map((e) => e.report['report_id']);
+  expect(ids).toContain('before');
+  expect(ids).toContain('after');
+}
+
 async function expectRejection<E extends Error>(
   promise: Promise<unknown>,
   type: new (...args: never[]) => E,
@@ -267,17 +282,7 @@ describe('fail fast', () => {
     await expectRejection(p.report(sampleReport({ report_id: 'during' })), RedisUnavailableError);
     expect(performance.now() - started).toBeLessThan(500 + 1_000);
     proxy.restore();
-    await waitFor('the producer to reconnect', async () => {
-      try {
-        return await p.report(sampleReport({ report_id: 'after' }));
-      } catch (error) {
-        if (error instanceof RedisUnavailableError) return undefined;
-        throw error;
-      }
-    });
-    const ids = (await readStreams(t.redis, t.prefix, 4)).map((e) => e.report['report_id']);
-    expect(ids).toContain('before');
-    expect(ids).toContain('after');
+    await expectStoresAgain(p);
   });
 
   it('refuses calls on a ready connection that stops answering, then rebuilds it', async () => {
@@ -302,17 +307,7 @@ describe('fail fast', () => {
     expect(waited).toBeGreaterThanOrEqual(500);
     expect(waited).toBeLessThan(500 + 100 + 250);
     proxy.delayReplies(0);
-    await waitFor('the producer to reconnect', async () => {
-      try {
-        return await p.report(sampleReport({ report_id: 'after' }));
-      } catch (error) {
-        if (error instanceof RedisUnavailableError) return undefined;
-        throw error;
-      }
-    });
-    const ids = (await readStreams(t.redis, t.prefix, 4)).map((e) => e.report['report_id']);
-    expect(ids).toContain('before');
-    expect(ids).toContain('after');
+    await expectStoresAgain(p);
   });
 
   it('owns and closes a connection it opened from a URL', async () => {
