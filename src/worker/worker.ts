@@ -30,7 +30,7 @@ import { seal } from './sealer.js';
 import { startArchiver, type RunningArchiver } from './archiver.js';
 
 /** The longest a sealer tick may take (a few commands per partition, normally milliseconds). */
-export function sealTickTimeoutMs(flushIntervalMs: number): number {
+function sealTickTimeoutMs(flushIntervalMs: number): number {
   return Math.max(5_000, 2 * flushIntervalMs);
 }
 
