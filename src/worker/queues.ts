@@ -153,20 +153,28 @@ export function keepScheduled(
   closing: () => boolean,
 ): () => void {
   const check = async () => {
+    let next: number | undefined;
     try {
-      const next = (await queue.getJobScheduler(schedulerId))?.next;
-      if (closing() || (next !== undefined && next >= Date.now() - everyMs)) return;
-      logger.warn(
-        { schedule: schedulerId, next },
-        'a job schedule stopped (a Redis failover can drop its next tick); scheduling it again',
-      );
-      await schedule();
+      next = (await queue.getJobScheduler(schedulerId))?.next;
     } catch (error) {
+      // Expected while Redis fails over; the next check tries again.
       logger.debug(
         { schedule: schedulerId, err: errorLine(error) },
-        'could not check a job schedule',
+        'could not read a job schedule',
       );
+      return;
     }
+    if (closing() || (next !== undefined && next >= Date.now() - everyMs)) return;
+    logger.warn(
+      { schedule: schedulerId, next },
+      'a job schedule stopped (a Redis failover can drop its next tick); scheduling it again',
+    );
+    await schedule().catch((error: unknown) =>
+      logger.warn(
+        { schedule: schedulerId, err: errorLine(error) },
+        'could not schedule a job schedule again; the next check tries again',
+      ),
+    );
   };
   const timer = setInterval(() => void check(), everyMs).unref();
   return () => clearInterval(timer);

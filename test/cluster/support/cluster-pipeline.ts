@@ -99,9 +99,16 @@ export async function startClusterPipeline(cluster: LocalCluster): Promise<Clust
             (counts['waiting'] ?? 0) + (counts['active'] ?? 0) + (counts['delayed'] ?? 0);
           const active = await worker.batches.getJobs(['active']);
           const next = (await sealer.getJobScheduler('seal'))?.next;
+          const ticks = await sealer.getJobCounts(
+            'wait',
+            'active',
+            'delayed',
+            'failed',
+            'completed',
+          );
           seen = `${left} entries left, jobs ${JSON.stringify(counts)}; active: ${
             active.map((j) => `${j.id} ${JSON.stringify(j.progress)}`).join(', ') || 'none'
-          }; next sealer tick ${next === undefined ? 'none' : `${next - Date.now()} ms from now`}`;
+          }; next sealer tick ${next === undefined ? 'none' : `${next - Date.now()} ms from now`}; sealer jobs ${JSON.stringify(ticks)}`;
           return left === 0 && busy === 0 ? true : undefined;
         },
         timeoutMs,
