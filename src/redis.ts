@@ -35,6 +35,12 @@ export function openRedis(target: RedisTarget, policy: ConnectionPolicy = {}): R
     // A failed-over slot is served by its new master within a few seconds.
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 200,
+    // ioredis's ready check (CLUSTER INFO says ok) is off: when it fails, as it does while a
+    // failover is under way, ioredis reconnects and the promise of that connect() never
+    // settles. BullMQ awaits that promise to restore a worker's blocking connection, and the
+    // worker then takes no job again (seen: a sealer tick left waiting for good). A command
+    // sent while the cluster is down is answered CLUSTERDOWN and retried (the delay above).
+    enableReadyCheck: false,
   });
 }
 
