@@ -17,6 +17,7 @@ import type { EntityLoader } from './entity-loader.js';
 import { invalidBatch, type BatchJobData, type BatchProgress, type BatchResult } from './queues.js';
 import { deleteEntries, readWindowPage } from './stream.js';
 import { commitIsolating } from './isolation.js';
+import { pageRows } from './writer.js';
 
 /** The I/O a batch needs, passed in so a test hands it real, isolated instances. */
 export interface BatchIo {
@@ -64,6 +65,25 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
     bytesPerInputToken: settings.bytesPerInputToken,
     tokensPerOutputChunk: settings.tokensPerOutputChunk,
   };
+  /**
+   * Reads the window's next page and makes what its commit needs: the entry ids (deleted after
+   * the commit), the audit rows as one text, and the rejections. The entries' text, the parsed
+   * reports and their audit rows end with this call, before the commit's round trips: what
+   * outlives a round trip is promoted to V8's old generation and costs a full collection.
+   */
+  async function nextPage(key: string, partition: number, windowStart: number, windowEnd: number) {
+    const entries = await readWindowPage(io.redis, key, windowStart, windowEnd, settings.pageSize);
+    if (entries.length === 0) return undefined;
+    const { parsed, rejected: unparsable } = parseEntries(entries, partition);
+    const entities = await io.entities.load(collectRefs(parsed.map((p) => p.report)));
+    const { rows, rejected: invalid } = resolveEntries(parsed, entities, resolveSettings);
+    return {
+      ids: entries.map((e) => e.id),
+      rows: pageRows(rows),
+      rejected: [...unparsable, ...invalid],
+    };
+  }
+
   return async function processBatch(
     job: Job<BatchJobData, BatchResult>,
     token?: string,
@@ -84,27 +104,27 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
         throw new DelayedError('worker shutting down; batch released between pages');
       }
       // 1. read  2. parse  3. load entities  4. resolve  5. commit  6. delete
-      const entries = await readWindowPage(
-        io.redis,
-        key,
-        windowStart,
-        windowEnd,
-        settings.pageSize,
-      );
-      if (entries.length === 0) break;
-      const { parsed, rejected: unparsable } = parseEntries(entries, partition);
-      const entities = await io.entities.load(collectRefs(parsed.map((p) => p.report)));
-      const { rows, rejected: invalid } = resolveEntries(parsed, entities, resolveSettings);
-      // Only isolation asks for a report's raw text: the index is built on its first call.
-      let raws: Map<string, string> | undefined;
-      const rawOf = (id: string) =>
-        (raws ??= new Map(parsed.map((p) => [p.report.report_id, p.raw]))).get(id) ?? '';
+      const page = await nextPage(key, partition, windowStart, windowEnd);
+      if (page === undefined) break;
+      // Only isolation asks for a report's raw text. The page stays in the stream until its
+      // commit, so it is read again for that.
+      let raws: Promise<Map<string, string>> | undefined;
+      const rawOf = async (id: string) => {
+        raws ??= readWindowPage(io.redis, key, windowStart, windowEnd, settings.pageSize).then(
+          (entries) =>
+            new Map(
+              parseEntries(entries, partition).parsed.map((p) => [p.report.report_id, p.raw]),
+            ),
+        );
+        return (await raws).get(id) ?? '';
+      };
       const commitStarted = performance.now();
-      const result = await commitIsolating({ prisma: io.prisma, partition, rawOf }, rows, [
-        ...unparsable,
-        ...invalid,
-      ]);
-      const rejected = [...unparsable, ...invalid, ...result.isolated];
+      const result = await commitIsolating(
+        { prisma: io.prisma, partition, rawOf },
+        page.rows,
+        page.rejected,
+      );
+      const rejected = [...page.rejected, ...result.isolated];
       const seconds = (performance.now() - commitStarted) / 1000;
       io.metrics?.pageCommitted({ ...result, rejected, seconds });
       if (result.isolated.length > 0) {
@@ -113,14 +133,10 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
           'page split to isolate reports the database refuses for good; they are rejected',
         );
       }
-      await deleteEntries(
-        io.redis,
-        key,
-        entries.map((e) => e.id),
-      );
+      await deleteEntries(io.redis, key, page.ids);
 
       progress.pages += 1;
-      progress.read += entries.length;
+      progress.read += page.ids.length;
       progress.committed += result.committed;
       progress.duplicates += result.duplicates;
       progress.rejected += rejected.length;

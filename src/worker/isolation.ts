@@ -9,8 +9,15 @@
 // rejection for a report that has an audit row.
 import type { PrismaClient } from '../db/client.js';
 import { rejection, type Rejection } from './core/page.js';
-import type { AuditRow, RejectReason } from './core/resolve.js';
-import { commitPage, rejectUnlessCommitted } from './writer.js';
+import type { RejectReason } from './core/resolve.js';
+import {
+  commitPage,
+  pageRowValues,
+  pageRowsOf,
+  rejectUnlessCommitted,
+  rowReportId,
+  type PageRows,
+} from './writer.js';
 
 /** SQLSTATEs outside class 22 that one report's values alone can cause. */
 const PERMANENT_STATES = new Set([
@@ -55,7 +62,7 @@ export interface IsolationContext {
   prisma: PrismaClient;
   partition: number;
   /** The raw entry of a report, by report_id (clipped when the rejection is built). */
-  rawOf: (reportId: string) => string;
+  rawOf: (reportId: string) => Promise<string>;
 }
 
 function messageFor(error: unknown, state: string | undefined): string {
@@ -76,14 +83,12 @@ function messageFor(error: unknown, state: string | undefined): string {
  */
 export async function commitIsolating(
   ctx: IsolationContext,
-  rows: readonly AuditRow[],
+  rows: PageRows,
   rejected: readonly Rejection[],
 ): Promise<IsolatedCommitResult> {
   const total: IsolatedCommitResult = { committed: 0, duplicates: 0, isolated: [], commits: 0 };
   // Depth-first over halves; the page's own rejections travel with the first piece.
-  const pending: { rows: readonly AuditRow[]; rejected: readonly Rejection[] }[] = [
-    { rows, rejected },
-  ];
+  const pending: { rows: PageRows; rejected: readonly Rejection[] }[] = [{ rows, rejected }];
   for (let piece = pending.pop(); piece !== undefined; piece = pending.pop()) {
     total.commits += 1;
     try {
@@ -93,16 +98,19 @@ export async function commitIsolating(
       continue;
     } catch (error) {
       const reason = permanentReason(error);
-      if (reason === undefined || piece.rows.length === 0) throw error;
-      const [only] = piece.rows;
-      if (piece.rows.length === 1 && only !== undefined) {
+      if (reason === undefined || piece.rows.count === 0) throw error;
+      // Only here are the rows read back from the page's text: one at a time, or halves.
+      const values = pageRowValues(piece.rows);
+      const [only] = values;
+      if (values.length === 1 && only !== undefined) {
         if (piece.rejected.length > 0)
-          await commitPage(ctx.prisma, ctx.partition, [], piece.rejected);
+          await commitPage(ctx.prisma, ctx.partition, pageRowsOf([]), piece.rejected);
+        const reportId = rowReportId(only);
         const refused = rejection(
-          only.reportId,
+          reportId,
           reason,
           messageFor(error, sqlState(error)),
-          ctx.rawOf(only.reportId),
+          await ctx.rawOf(reportId),
         );
         if (await rejectUnlessCommitted(ctx.prisma, ctx.partition, refused)) {
           total.isolated.push(refused);
@@ -111,9 +119,9 @@ export async function commitIsolating(
         }
         continue;
       }
-      const half = Math.ceil(piece.rows.length / 2);
-      pending.push({ rows: piece.rows.slice(half), rejected: [] });
-      pending.push({ rows: piece.rows.slice(0, half), rejected: piece.rejected });
+      const half = Math.ceil(values.length / 2);
+      pending.push({ rows: pageRowsOf(values.slice(half)), rejected: [] });
+      pending.push({ rows: pageRowsOf(values.slice(0, half)), rejected: piece.rejected });
     }
   }
   return total;

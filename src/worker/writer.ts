@@ -122,28 +122,57 @@ export function pageJson(rows: readonly AuditRow[]): string {
   return json.replace(/(?<!\\)((?:\\\\)*)\\u[dD][89a-fA-F][0-9a-fA-F]{2}/g, '$1\\ufffd');
 }
 
+/**
+ * A page's audit rows as the commit sends them: sorted by report_id, as one JSON text
+ * (pageJson). Made as soon as the rows are resolved, so the parsed reports and their audit
+ * rows die young: what outlives them through the commit's round trips is this one string.
+ */
+export interface PageRows {
+  json: string;
+  count: number;
+}
+
+/** The rows sorted by report_id (concurrent commits then lock in one order: no deadlock). */
+export function pageRows(rows: readonly AuditRow[]): PageRows {
+  const sorted = [...rows].sort((a, b) =>
+    a.reportId < b.reportId ? -1 : a.reportId > b.reportId ? 1 : 0,
+  );
+  return { json: pageJson(sorted), count: sorted.length };
+}
+
+/** Each row's values read back from the page's text, in order (isolation's rare path). */
+export function pageRowValues(page: PageRows): unknown[][] {
+  return JSON.parse(page.json) as unknown[][];
+}
+
+/** Rows read back by pageRowValues, as a page again (their order kept). */
+export function pageRowsOf(values: readonly unknown[][]): PageRows {
+  return { json: JSON.stringify(values), count: values.length };
+}
+
+/** The report_id of a row read back by pageRowValues (the first of PAGE_COLUMNS). */
+export function rowReportId(values: readonly unknown[]): string {
+  return String(values[0]);
+}
+
 function column<T, V>(rows: readonly T[], pick: (row: T) => V): V[] {
   return rows.map(pick);
 }
 
-/** Commits the rows and rejections of one page read from `partition`'s stream. */
+/** Commits the rows (from pageRows) and rejections of one page read from `partition`'s stream. */
 export async function commitPage(
   prisma: PrismaClient,
   partition: number,
-  rows: readonly AuditRow[],
+  rows: PageRows,
   rejected: readonly Rejection[],
 ): Promise<CommitResult> {
-  // Sorted, so concurrent commits take row locks in one order and cannot deadlock.
-  const sorted = [...rows].sort((a, b) =>
-    a.reportId < b.reportId ? -1 : a.reportId > b.reportId ? 1 : 0,
-  );
   // The whole page travels as ONE bound JSON parameter: PostgreSQL parses it in one pass,
   // where 30 array parameters cost the client an escape call per value (60,000 a page).
   const insert = Prisma.sql`
     WITH input AS (
       -- jsonb, so each row's values are read by position without re-reading the row.
       SELECT ${PAGE_INPUT}
-      FROM jsonb_array_elements(${pageJson(sorted)}::jsonb) AS e
+      FROM jsonb_array_elements(${rows.json}::jsonb) AS e
     ),
     inserted AS (
       -- Timestamps are naive UTC, as GPUStack stores them.
@@ -229,16 +258,16 @@ export async function commitPage(
       reason = EXCLUDED.reason, message = EXCLUDED.message,
       raw_report = EXCLUDED.raw_report, partition = EXCLUDED.partition, rejected_at = now()`;
 
-  if (sorted.length === 0 && uniqueRejected.length === 0) return { committed: 0, duplicates: 0 };
+  if (rows.count === 0 && uniqueRejected.length === 0) return { committed: 0, duplicates: 0 };
   const pool = poolOf(prisma);
   if (pool === undefined) throw new TypeError('commitPage needs a client made by createPrisma');
   const inserted = await commitOnPool(
     pool,
-    sorted.length > 0 ? insert : undefined,
+    rows.count > 0 ? insert : undefined,
     reject,
     uniqueRejected.length > 0,
   );
-  return { committed: inserted, duplicates: sorted.length - inserted };
+  return { committed: inserted, duplicates: rows.count - inserted };
 }
 
 /**

@@ -7,6 +7,7 @@ import { createPrisma } from '../../src/db/client.js';
 import type { RunningWorker } from '../../src/worker/worker.js';
 import type { AuditRow } from '../../src/worker/core/resolve.js';
 import { commitIsolating, permanentReason } from '../../src/worker/isolation.js';
+import { pageRows } from '../../src/worker/writer.js';
 import { rid, xaddRaw } from '../support/fixtures.js';
 import { cuttableDatabase, useWorkerTestEnv, waitForOutcome } from '../support/pipeline.js';
 import { waitFor } from '../support/services.js';
@@ -148,6 +149,14 @@ describe('a report the database can never store', () => {
       'rollup_overflow',
       'rollup_overflow',
     ]);
+    // Each rejection keeps the entry's text as it was in the stream (read again for it).
+    const raws = await env.db.prisma.rejectedUsageReport.findMany({
+      where: { reportId: { in: overIds } },
+      select: { reportId: true, rawReport: true },
+    });
+    expect(new Map(raws.map((r) => [r.reportId, r.rawReport]))).toEqual(
+      new Map(overflowing.map((r) => [r.report_id, JSON.stringify(r)])),
+    );
     // A rejected report has no audit row; the committed ones all do.
     const audited = await env.db.prisma.modelUsageDetail.findMany({
       where: { reportId: { in: [...overIds, ...okIds] } },
@@ -230,7 +239,7 @@ describe('commitIsolating', () => {
       instant: COMPLETED_AT,
     };
   }
-  const rawOf = (id: string) => `{"report_id":"${id}"}`;
+  const rawOf = (id: string) => Promise.resolve(`{"report_id":"${id}"}`);
 
   it('throws a transient error (database unreachable) and records nothing', async () => {
     const { prisma, proxy } = await cuttableDatabase(env);
@@ -239,7 +248,7 @@ describe('commitIsolating', () => {
     await expect(
       commitIsolating(
         { prisma, partition: 0, rawOf },
-        [row(ids[0] ?? '', 5), row(ids[1] ?? '', 7)],
+        pageRows([row(ids[0] ?? '', 5), row(ids[1] ?? '', 7)]),
         [],
       ),
     ).rejects.toSatisfy((e) => permanentReason(e) === undefined);
@@ -250,11 +259,11 @@ describe('commitIsolating', () => {
   it('never rejects a report whose report_id already has an audit row', async () => {
     const ctx = { prisma: env.db.prisma, partition: 0, rawOf };
     const id = rid('dup');
-    expect(await commitIsolating(ctx, [row(id, 10)], [])).toMatchObject({ committed: 1 });
+    expect(await commitIsolating(ctx, pageRows([row(id, 10)]), [])).toMatchObject({ committed: 1 });
     // The same id again with a count no bigint holds: the data error is about a report
     // that is already committed, so it counts as a duplicate, not a rejection.
     const other = rid('ok');
-    const again = await commitIsolating(ctx, [row(id, 1e20), row(other, 3)], []);
+    const again = await commitIsolating(ctx, pageRows([row(id, 1e20), row(other, 3)]), []);
     expect(again).toMatchObject({ committed: 1, duplicates: 1, isolated: [] });
     expect(again.commits).toBeGreaterThan(1);
     expect(await env.db.prisma.rejectedUsageReport.count()).toBe(0);

@@ -2,7 +2,15 @@
 // row the array of its values (report_id first).
 import { describe, expect, it } from 'vitest';
 import type { AuditRow } from '../../src/worker/core/resolve.js';
-import { PAGE_KEYS, pageJson, pageRow } from '../../src/worker/writer.js';
+import {
+  PAGE_KEYS,
+  pageJson,
+  pageRow,
+  pageRowValues,
+  pageRows,
+  pageRowsOf,
+  rowReportId,
+} from '../../src/worker/writer.js';
 
 const row = (reportId: string) => ({ reportId }) as unknown as AuditRow;
 
@@ -27,5 +35,22 @@ describe('pageJson', () => {
   it('writes every field, in the order the commit reads the columns', () => {
     const named = Object.fromEntries(PAGE_KEYS.map((key) => [key, key])) as unknown as AuditRow;
     expect(pageRow(named)).toEqual(PAGE_KEYS);
+  });
+});
+
+describe('pageRows', () => {
+  it('sorts the rows by report_id, so concurrent commits lock in one order', () => {
+    const page = pageRows([row('r-3'), row('r-1'), row('r-2')]);
+    expect(page.count).toBe(3);
+    expect(pageRowValues(page).map(rowReportId)).toEqual(['r-1', 'r-2', 'r-3']);
+  });
+
+  it('reads back rows that make a page of the same rows again, as isolation splits them', () => {
+    const page = pageRows([row('r-2'), row('a\ud800'), row('r-1')]);
+    const values = pageRowValues(page);
+    expect(values.map(rowReportId)).toEqual(['a\ufffd', 'r-1', 'r-2']);
+    const again = pageRowsOf(values.slice(1));
+    expect(again.count).toBe(2);
+    expect(pageRowValues(again)).toEqual(pageRowValues(pageRows([row('r-1'), row('r-2')])));
   });
 });
