@@ -18,9 +18,13 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const DRAIN_TIMEOUT_MS = 120_000;
 /**
  * Worker processes run with the V8 options `npm run worker` and docker-compose give them:
- * a 160 MB heap cap and 4 MB semi-spaces (docs/performance.md says why).
+ * a 160 MB heap cap, 4 MB semi-spaces and single-threaded GC (docs/performance.md says why).
  */
-export const WORKER_EXEC_ARGV = ['--max-old-space-size=160', '--max-semi-space-size=4'];
+export const WORKER_EXEC_ARGV = [
+  '--max-old-space-size=160',
+  '--max-semi-space-size=4',
+  '--single-threaded-gc',
+];
 
 export interface WorkerRun {
   seconds: number;
