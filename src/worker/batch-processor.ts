@@ -15,7 +15,7 @@ import { parseEntries, resolveEntries } from './core/page.js';
 import type { ResolveSettings } from './core/resolve.js';
 import type { EntityLoader } from './entity-loader.js';
 import { invalidBatch, type BatchJobData, type BatchProgress, type BatchResult } from './queues.js';
-import { deleteEntries, readWindowPage } from './stream.js';
+import { deleteEntries, readEntries, readWindowPage } from './stream.js';
 import { commitIsolating } from './isolation.js';
 import { pageRows } from './writer.js';
 
@@ -73,12 +73,16 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
    */
   async function nextPage(key: string, partition: number, windowStart: number, windowEnd: number) {
     const entries = await readWindowPage(io.redis, key, windowStart, windowEnd, settings.pageSize);
-    if (entries.length === 0) return undefined;
+    const [first] = entries;
+    const last = entries.at(-1);
+    if (first === undefined || last === undefined) return undefined;
     const { parsed, rejected: unparsable } = parseEntries(entries, partition);
     const entities = await io.entities.load(collectRefs(parsed.map((p) => p.report)));
     const { rows, rejected: invalid } = resolveEntries(parsed, entities, resolveSettings);
     return {
       ids: entries.map((e) => e.id),
+      first: first.id,
+      last: last.id,
       rows: pageRows(rows),
       rejected: [...unparsable, ...invalid],
     };
@@ -107,16 +111,20 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
       const page = await nextPage(key, partition, windowStart, windowEnd);
       if (page === undefined) break;
       // Only isolation asks for a report's raw text. The page stays in the stream until its
-      // commit, so it is read again for that.
+      // commit, so its entries are read again for that.
       let raws: Promise<Map<string, string>> | undefined;
       const rawOf = async (id: string) => {
-        raws ??= readWindowPage(io.redis, key, windowStart, windowEnd, settings.pageSize).then(
+        raws ??= readEntries(io.redis, key, page.first, page.last, page.ids.length).then(
           (entries) =>
             new Map(
               parseEntries(entries, partition).parsed.map((p) => [p.report.report_id, p.raw]),
             ),
         );
-        return (await raws).get(id) ?? '';
+        const raw = (await raws).get(id);
+        // Gone only if another delivery of this window committed the page meanwhile (and
+        // recorded this rejection with its text): retrying the batch moves past the page.
+        if (raw === undefined) throw new Error(`the stream entry of report ${id} is gone`);
+        return raw;
       };
       const commitStarted = performance.now();
       const result = await commitIsolating(

@@ -15,9 +15,20 @@ export async function readWindowPage(
   count: number,
 ): Promise<StreamEntry[]> {
   // An end id without a sequence number means "every sequence of that millisecond".
+  return readEntries(redis, key, `${start}-0`, `${end - 1}`, count);
+}
+
+/** Up to `count` oldest entries with ids from `first` to `last`, both included. */
+export async function readEntries(
+  redis: RedisClient,
+  key: string,
+  first: string,
+  last: string,
+  count: number,
+): Promise<StreamEntry[]> {
   // Read as Buffers: a string reply is the same reply copied into new arrays of strings, and
   // only the id and the report field's value are needed as text.
-  const raw = await redis.xrangeBuffer(key, `${start}-0`, `${end - 1}`, 'COUNT', count);
+  const raw = await redis.xrangeBuffer(key, first, last, 'COUNT', count);
   return raw.map(([id, fields]) => {
     let payload: string | undefined;
     for (let i = 0; i + 1 < fields.length; i += 2) {

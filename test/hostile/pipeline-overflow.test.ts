@@ -2,6 +2,7 @@
 // on real Redis and PostgreSQL: a report the database can never store is rejected with its
 // reason, the rest of its window commits and the batch completes; it never holds the
 // window hostage. Also: which database errors count as permanent, from real errors.
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createPrisma } from '../../src/db/client.js';
 import type { RunningWorker } from '../../src/worker/worker.js';
@@ -9,8 +10,13 @@ import type { AuditRow } from '../../src/worker/core/resolve.js';
 import { commitIsolating, permanentReason } from '../../src/worker/isolation.js';
 import { pageRows } from '../../src/worker/writer.js';
 import { rid, xaddRaw } from '../support/fixtures.js';
-import { cuttableDatabase, useWorkerTestEnv, waitForOutcome } from '../support/pipeline.js';
-import { waitFor } from '../support/services.js';
+import {
+  cuttableDatabase,
+  processBatchesOn,
+  useWorkerTestEnv,
+  waitForOutcome,
+} from '../support/pipeline.js';
+import { REDIS_URL, waitFor } from '../support/services.js';
 
 const env = useWorkerTestEnv();
 
@@ -53,6 +59,38 @@ async function rollupPromptTokens(userId: number): Promise<bigint | undefined> {
   return row?.promptTokenCount;
 }
 
+/** History that leaves alice's rollup key `room` tokens: one audit row and its rollup. */
+async function leaveRollupRoom(room: bigint): Promise<bigint> {
+  const prior = BIGINT_MAX - room;
+  const stamp = new Date(COMPLETED_AT);
+  const key = {
+    date: DAY,
+    modelId: 1,
+    modelName: 'qwen3-8b',
+    userId: 1,
+    userName: 'alice',
+    // The worker's key for alice without a key: GPUStack's consumer is the USER caller.
+    consumerPrincipalId: 1,
+    operation: 'CHAT_COMPLETION' as const,
+    clusterName: 'gpu-east',
+  };
+  await env.db.prisma.modelUsageDetail.create({
+    data: {
+      ...key,
+      reportId: rid('history'),
+      promptTokenCount: prior,
+      completionTokenCount: 0n,
+      requestCount: 1n,
+      createdAt: stamp,
+      updatedAt: stamp,
+    },
+  });
+  await env.db.prisma.modelUsage.create({
+    data: { ...key, promptTokenCount: prior, completionTokenCount: 0n, requestCount: 1n },
+  });
+  return prior;
+}
+
 describe('a report the database can never store', () => {
   it('rejects 1,030 reports of 2^53 − 1 tokens written straight into the stream; the legitimate one in the window commits', async () => {
     const hostile = Array.from({ length: 1_030 }, () => ({
@@ -81,34 +119,7 @@ describe('a report the database can never store', () => {
   });
 
   it('rejects reports that would push a rollup past bigint as rollup_overflow; the rest of the window commits', async () => {
-    // History that leaves this rollup key 10 tokens of room: one audit row and its rollup.
-    const prior = BIGINT_MAX - 10n;
-    const stamp = new Date(COMPLETED_AT);
-    const key = {
-      date: DAY,
-      modelId: 1,
-      modelName: 'qwen3-8b',
-      userId: 1,
-      userName: 'alice',
-      // The worker's key for alice without a key: GPUStack's consumer is the USER caller.
-      consumerPrincipalId: 1,
-      operation: 'CHAT_COMPLETION' as const,
-      clusterName: 'gpu-east',
-    };
-    await env.db.prisma.modelUsageDetail.create({
-      data: {
-        ...key,
-        reportId: rid('history'),
-        promptTokenCount: prior,
-        completionTokenCount: 0n,
-        requestCount: 1n,
-        createdAt: stamp,
-        updatedAt: stamp,
-      },
-    });
-    await env.db.prisma.modelUsage.create({
-      data: { ...key, promptTokenCount: prior, completionTokenCount: 0n, requestCount: 1n },
-    });
+    const prior = await leaveRollupRoom(10n);
 
     const overflowing = Array.from({ length: 3 }, () => ({
       ...KEY,
@@ -165,6 +176,33 @@ describe('a report the database can never store', () => {
     expect(audited.map((a) => a.reportId).sort()).toEqual([...okIds].sort());
     expect(await rollupPromptTokens(1)).toBe(prior + 4n);
     expect(await rollupPromptTokens(2)).toBe(35n);
+  });
+  it('retries the batch, recording nothing, when a refused report left the stream meanwhile', async () => {
+    await leaveRollupRoom(10n);
+    const over = { ...KEY, report_id: rid('over'), input_token: 100 };
+    await xaddRaw(env.r.redis, env.r.prefix, 0, [JSON.stringify(over)]);
+    // The worker reads the page, then again for the refused report's raw text. Before that
+    // second read, another delivery of the window takes the page (and records its outcome).
+    const streams = new Redis(REDIS_URL);
+    const realRead = streams.xrangeBuffer.bind(streams);
+    let reads = 0;
+    streams.xrangeBuffer = (async (...args: Parameters<typeof realRead>) => {
+      reads += 1;
+      if (reads === 2) await env.r.redis.del(String(args[0]));
+      return realRead(...args);
+    }) as typeof streams.xrangeBuffer;
+    const sealer = await processBatchesOn(env, streams);
+
+    const job = await waitFor('the batch to complete on its retry', async () => {
+      const [done] = await sealer.batches.getJobs(['completed']);
+      return done;
+    });
+    expect(job.attemptsMade).toBe(2);
+    expect((job.stacktrace ?? []).join('\n')).toContain(
+      `the stream entry of report ${over.report_id} is gone`,
+    );
+    // No rejection with an empty raw text: the delivery that took the page records it.
+    expect(await env.db.prisma.rejectedUsageReport.count()).toBe(0);
   });
 });
 

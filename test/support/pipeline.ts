@@ -17,7 +17,11 @@ import {
 } from './services.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { enqueue } from './fixtures.js';
-import type { Job } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import { BATCH_QUEUE } from '../../src/contract/keys.js';
+import { batchSettings, createBatchProcessor } from '../../src/worker/batch-processor.js';
+import { EntityLoader } from '../../src/worker/entity-loader.js';
 import { UsageProducer } from '../../src/producer/producer.js';
 import { buildIngestServer } from '../../src/producer/server.js';
 import type { BatchJobData, BatchResult } from '../../src/worker/queues.js';
@@ -151,6 +155,34 @@ export async function cuttableDatabase(
     await proxy.close();
   });
   return { prisma, proxy };
+}
+
+/**
+ * Processes batches with the real batch processor on `streams` (a connection a test may
+ * wrap to fail or interfere), in a BullMQ worker of its own; returns a regular worker that
+ * only seals, whose queues the test reads. Everything is closed after the test.
+ */
+export async function processBatchesOn(env: WorkerTestEnv, streams: Redis): Promise<RunningWorker> {
+  const processor = createBatchProcessor(
+    {
+      redis: streams,
+      prisma: env.db.prisma,
+      entities: new EntityLoader(env.db.prisma, 0),
+      logger: silentLogger,
+    },
+    batchSettings(testWorkerConfig(env.r.prefix)),
+  );
+  const bull = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const batchWorker = new Worker<BatchJobData, BatchResult>(BATCH_QUEUE, processor, {
+    connection: bull,
+    prefix: env.r.prefix,
+  });
+  env.defer(async () => {
+    await batchWorker.close();
+    bull.disconnect();
+    streams.disconnect();
+  });
+  return env.startWorker({}, { process: false });
 }
 
 /**

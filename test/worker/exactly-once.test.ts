@@ -1,23 +1,18 @@
 // Exactly once under repetition and failure: duplicate report ids, a batch run again
 // after its commit, concurrent sealers, and a database outage mid-batch.
-import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { BATCH_QUEUE } from '../../src/contract/keys.js';
 import { silentLogger } from '../../src/logger.js';
-import { batchSettings, createBatchProcessor } from '../../src/worker/batch-processor.js';
-import { EntityLoader } from '../../src/worker/entity-loader.js';
 import { archiveColumns, archiveExpired } from '../../src/worker/archiver.js';
 import { ARCHIVE_LOCK_KEYS } from '../../src/worker/writer.js';
-import type { BatchJobData, BatchResult } from '../../src/worker/queues.js';
 import { enqueue } from '../support/fixtures.js';
 import { outcomeOf } from '../support/invariants.js';
 import {
   cuttableDatabase,
+  processBatchesOn,
   startTestWorker,
   streamLength,
-  testWorkerConfig,
   waitForOutcome,
   useWorkerTestEnv,
 } from '../support/pipeline.js';
@@ -160,7 +155,6 @@ describe('exactly once', () => {
       env.r.prefix,
       Array.from({ length: 50 }, (_, i) => report(i)),
     );
-    const config = testWorkerConfig(env.r.prefix);
     // A real connection whose first XDEL fails, as if Redis dropped after the commit.
     const streams = new Redis(REDIS_URL);
     let xdelFailures = 1;
@@ -169,27 +163,7 @@ describe('exactly once', () => {
       if (xdelFailures-- > 0) return Promise.reject(new Error('connection lost after commit'));
       return realXdel(...args);
     }) as typeof streams.xdel;
-    const processor = createBatchProcessor(
-      {
-        redis: streams,
-        prisma: env.db.prisma,
-        entities: new EntityLoader(env.db.prisma, 0),
-        logger: silentLogger,
-      },
-      batchSettings(config),
-    );
-    const bull = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
-    const batchWorker = new Worker<BatchJobData, BatchResult>(BATCH_QUEUE, processor, {
-      connection: bull,
-      prefix: env.r.prefix,
-    });
-    env.defer(async () => {
-      await batchWorker.close();
-      bull.disconnect();
-      streams.disconnect();
-    });
-    // The sealer comes from a regular worker that processes nothing itself.
-    const sealer = await env.startWorker({}, { process: false });
+    const sealer = await processBatchesOn(env, streams);
 
     const job = await waitFor('the batch to complete on its retry', async () => {
       const [done] = await sealer.batches.getJobs(['completed']);
