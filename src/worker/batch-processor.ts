@@ -67,7 +67,8 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
   };
   /**
    * Reads the window's next page and makes what its commit needs: the entry ids (deleted after
-   * the commit), the audit rows as one text, and the rejections. The entries' text, the parsed
+   * the commit), the audit rows as one text, the rejections, and `rawOf` for isolation. The
+   * entries' text, the parsed
    * reports and their audit rows end with this call, before the commit's round trips: what
    * outlives a round trip is promoted to V8's old generation and costs a full collection.
    */
@@ -79,13 +80,23 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
     const { parsed, rejected: unparsable } = parseEntries(entries, partition);
     const entities = await io.entities.load(collectRefs(parsed.map((p) => p.report)));
     const { rows, rejected: invalid } = resolveEntries(parsed, entities, resolveSettings);
-    return {
-      ids: entries.map((e) => e.id),
-      first: first.id,
-      last: last.id,
-      rows: pageRows(rows),
-      rejected: [...unparsable, ...invalid],
+    const ids = entries.map((e) => e.id);
+    const [firstId, lastId] = [first.id, last.id];
+    // Only isolation asks for a report's raw text. The page stays in the stream until its
+    // commit, so its entries are read again for that.
+    let raws: Promise<Map<string, string>> | undefined;
+    const rawOf = async (id: string) => {
+      raws ??= readEntries(io.redis, key, firstId, lastId, ids.length).then(
+        (again) =>
+          new Map(parseEntries(again, partition).parsed.map((p) => [p.report.report_id, p.raw])),
+      );
+      const raw = (await raws).get(id);
+      // Gone only if another delivery of this window committed the page meanwhile (and
+      // recorded this rejection with its text): retrying the batch moves past the page.
+      if (raw === undefined) throw new Error(`the stream entry of report ${id} is gone`);
+      return raw;
     };
+    return { ids, rows: pageRows(rows), rejected: [...unparsable, ...invalid], rawOf };
   }
 
   return async function processBatch(
@@ -110,25 +121,9 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
       // 1. read  2. parse  3. load entities  4. resolve  5. commit  6. delete
       const page = await nextPage(key, partition, windowStart, windowEnd);
       if (page === undefined) break;
-      // Only isolation asks for a report's raw text. The page stays in the stream until its
-      // commit, so its entries are read again for that.
-      let raws: Promise<Map<string, string>> | undefined;
-      const rawOf = async (id: string) => {
-        raws ??= readEntries(io.redis, key, page.first, page.last, page.ids.length).then(
-          (entries) =>
-            new Map(
-              parseEntries(entries, partition).parsed.map((p) => [p.report.report_id, p.raw]),
-            ),
-        );
-        const raw = (await raws).get(id);
-        // Gone only if another delivery of this window committed the page meanwhile (and
-        // recorded this rejection with its text): retrying the batch moves past the page.
-        if (raw === undefined) throw new Error(`the stream entry of report ${id} is gone`);
-        return raw;
-      };
       const commitStarted = performance.now();
       const result = await commitIsolating(
-        { prisma: io.prisma, partition, rawOf },
+        { prisma: io.prisma, partition, rawOf: page.rawOf },
         page.rows,
         page.rejected,
       );
