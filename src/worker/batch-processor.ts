@@ -68,9 +68,9 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
   /**
    * Reads the window's next page and makes what its commit needs: the entry ids (deleted after
    * the commit), the audit rows as one text, the rejections, and `rawOf` for isolation. The
-   * entries' text, the parsed
-   * reports and their audit rows end with this call, before the commit's round trips: what
-   * outlives a round trip is promoted to V8's old generation and costs a full collection.
+   * entries' text, the parsed reports and their audit rows end with this call, before the
+   * commit's round trips: what outlives a round trip is promoted to V8's old generation and
+   * costs a full collection.
    */
   async function nextPage(key: string, partition: number, windowStart: number, windowEnd: number) {
     const entries = await readWindowPage(io.redis, key, windowStart, windowEnd, settings.pageSize);
