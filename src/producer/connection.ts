@@ -1,7 +1,7 @@
 // The producer's Redis connection policy: how an owned connection is opened (no offline
 // queue, bounded timeouts, endless background reconnects) and how a call waits for it.
 // Must never let a call wait past its deadline or queue a command for a later connection.
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 import { openRedis, type RedisClient, type RedisTarget } from '../redis.js';
 import type { Logger } from '../logger.js';
 import { LogThrottle } from './log-throttle.js';
@@ -125,6 +125,7 @@ export function openConnection(
     // Never gives up: the producer recovers by itself when Redis comes back.
     retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
   });
+  if (redis instanceof Redis) clearSocketTimerOnClose(redis);
   const throttle = new LogThrottle();
   let failing = false;
   redis.on('error', (error: Error) => {
@@ -139,6 +140,23 @@ export function openConnection(
     failing = false;
   });
   return redis;
+}
+
+/**
+ * ioredis 5 keeps the `socketTimeout` timer on the client rather than on the socket it
+ * watches, and clears it only when data arrives. A timer armed on a connection that then
+ * closed (a StallWatch drop, a Redis restart) fires on the next connection and destroys
+ * it, healthy or not, one `socketTimeout` after the command that armed it
+ * (redis/ioredis#2147, fixed in ioredis 6). Cleared here when its connection closes.
+ * A cluster's node connections, as openRedis makes them, never reconnect: each socket gets
+ * a client of its own, so they are not affected.
+ */
+function clearSocketTimerOnClose(redis: Redis): void {
+  const client = redis as unknown as { socketTimeoutTimer?: NodeJS.Timeout };
+  redis.on('close', () => {
+    clearTimeout(client.socketTimeoutTimer);
+    client.socketTimeoutTimer = undefined;
+  });
 }
 
 /**

@@ -310,6 +310,26 @@ describe('fail fast', () => {
     await expectStoresAgain(p);
   });
 
+  it('keeps the connection it rebuilt: the stalled one leaves no timer behind to drop it', async () => {
+    const proxy = await startRedisProxy();
+    toClose.push(proxy);
+    const p = producer({ redis: proxy.url, timeoutMs: 500 });
+    await p.report(sampleReport({ report_id: 'before' }));
+    proxy.delayReplies(5_000);
+    const stalledAt = performance.now();
+    await expectRejection(p.report(sampleReport({ report_id: 'stalled' })), RedisUnavailableError);
+    proxy.delayReplies(0);
+    await expectStoresAgain(p);
+    const opened = proxy.accepted();
+    // The stalled command armed the client's socket timeout (2 × timeoutMs) on the
+    // connection that was then dropped. What fails here fails only when that deadline
+    // passes, so the rebuilt connection is kept busy until well after it.
+    while (performance.now() - stalledAt < 2 * 1_000 + 500) {
+      await p.report(sampleReport());
+    }
+    expect(proxy.accepted()).toBe(opened);
+  });
+
   it('owns and closes a connection it opened from a URL', async () => {
     const p = new UsageProducer({ redis: REDIS_URL, keyPrefix: t.prefix });
     await p.report(sampleReport());

@@ -10,18 +10,22 @@ export interface TcpProxy {
   /** Drops every open connection and refuses new ones until `restore()`. */
   cut(): void;
   restore(): void;
+  /** How many client connections it has let through so far. */
+  accepted(): number;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   let blocked = false;
   let delay = 0;
+  let accepted = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
     if (blocked) {
       client.destroy();
       return;
     }
+    accepted += 1;
     const upstream = net.connect(targetPort, targetHost);
     sockets.add(client).add(upstream);
     const drop = () => {
@@ -56,6 +60,7 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
     restore: () => {
       blocked = false;
     },
+    accepted: () => accepted,
     close: async () => {
       blocked = true;
       dropAll();
