@@ -1,7 +1,7 @@
 // A real Redis Cluster on loopback, for tests and the bench: N masters (and optionally
 // replicas), every node its own redis-server process on a free port with its own temp dir
 // (spawned as devkit/redis-server.ts spawns one), joined by `redis-cli --cluster create`.
-// A caller may SIGKILL a master and wait for its replica's failover. Must never touch the
+// A caller may SIGKILL or freeze a master and wait for its replica's failover. Must never touch the
 // shared Redis; `cleanup()` kills every node.
 import { execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -31,6 +31,9 @@ export interface LocalCluster {
   masterOfSlot(slot: number): Promise<ClusterNode>;
   /** SIGKILLs `node` and waits for its exit. */
   kill(node: ClusterNode): Promise<void>;
+  /** SIGSTOP / SIGCONT: its ports stay open but it answers nothing, not even its peers. */
+  freeze(node: ClusterNode): void;
+  thaw(node: ClusterNode): void;
   /** Starts a killed node again on its port and dir: it rejoins, as a replica if it was failed over. */
   restart(node: ClusterNode): Promise<void>;
   /** Replication bytes `master` has that its replicas have not confirmed (largest gap). */
@@ -139,8 +142,10 @@ export async function startLocalCluster(masters = 3, replicasPerMaster = 0): Pro
     throw error;
   }
 
+  const frozen = new Set<ClusterNode>();
+  const answers = (node: ClusterNode) => alive(node) && !frozen.has(node);
   const anyAlive = () => {
-    const node = nodes.find(alive);
+    const node = nodes.find(answers);
     if (node === undefined) throw new Error('no cluster node is alive');
     return node;
   };
@@ -171,6 +176,14 @@ export async function startLocalCluster(masters = 3, replicasPerMaster = 0): Pro
       node.process.kill('SIGKILL');
       await exit;
     },
+    freeze(node) {
+      frozen.add(node);
+      node.process.kill('SIGSTOP');
+    },
+    thaw(node) {
+      frozen.delete(node);
+      node.process.kill('SIGCONT');
+    },
     async restart(node) {
       node.process = spawnNode(node.port, node.busPort, node.dir);
       await waitUntilAnswering(node.port, node.process);
@@ -185,7 +198,7 @@ export async function startLocalCluster(masters = 3, replicasPerMaster = 0): Pro
       await waitFor(
         'the cluster to serve every slot',
         async () => {
-          const live = nodes.filter(alive);
+          const live = nodes.filter(answers);
           const infos = await Promise.all(
             live.map((n) => cli(n.port, 'CLUSTER', 'INFO').catch(() => '')),
           );

@@ -35,6 +35,12 @@ export function openRedis(target: RedisTarget, policy: ConnectionPolicy = {}): R
     // A failed-over slot is served by its new master within a few seconds.
     retryDelayOnFailover: 200,
     retryDelayOnClusterDown: 200,
+    // A master that freezes (a hung host, a network that drops packets) closes nothing and
+    // answers nothing, so no MOVED or lost socket tells the client that a replica took its
+    // slots over: commands for them would wait until it thawed. The slot map is asked for
+    // again this often; a node that no longer serves slots is then disconnected, which
+    // fails what waits on it (callers retry) and sends later commands to the new master.
+    slotsRefreshInterval: 5_000,
     // ioredis's ready check (CLUSTER INFO says ok) is off: when it fails, as it does while a
     // failover is under way, ioredis reconnects and the promise of that connect() never
     // settles. BullMQ awaits that promise to restore a worker's blocking connection, and the

@@ -1,11 +1,12 @@
-// A master of a real Redis Cluster (3 masters, 3 replicas) SIGKILLed under load. Redis
+// A master of a real Redis Cluster (3 masters, 3 replicas) SIGKILLed under load, or frozen
+// and left frozen (its replica must then take over without any socket closing). Redis
 // replicates asynchronously: a report the master acknowledged just before it died may
 // never have reached the replica that takes over. Without WAIT this test counts and prints
 // what was lost (it asserts no number: the loss is timing-dependent); with
 // TALLY_REDIS_WAIT_REPLICAS=1 no acknowledged report may be lost. Either way nothing is
 // committed twice and the rollups match the audit rows. Figures: docs/redis-cluster.md.
 import { afterEach, describe, expect, it } from 'vitest';
-import { hashSlot, streamKey } from '../../src/contract/keys.js';
+import { hashSlot, queuePrefix, streamKey } from '../../src/contract/keys.js';
 import { RedisUnavailableError } from '../../src/producer/errors.js';
 import type { UsageProducer } from '../../src/producer/producer.js';
 import { waitFor } from '../support/services.js';
@@ -66,18 +67,34 @@ function startLoad(producer: UsageProducer) {
   };
 }
 
-async function failoverUnderLoad(waitReplicas: number) {
+/** How the master dies: SIGKILLed (its sockets close), or frozen (they stay open, silent). */
+type Outage = 'kill' | 'freeze';
+
+/** The victim: the master of partition 0's stream, or of BullMQ's queues (one slot). */
+type Victim = 'stream' | 'queues';
+
+interface Setting {
+  waitReplicas: number;
+  outage: Outage;
+  victimOf: Victim;
+}
+
+async function failoverUnderLoad(setting: Setting) {
+  const { waitReplicas, victimOf } = setting;
   cluster = await startLocalCluster(3, 1);
   pipeline = await startClusterPipeline(cluster);
   const p = pipeline;
   const c = cluster;
   const producer = p.producer({ redisWaitReplicas: waitReplicas, redisWaitTimeoutMs: 500 });
-  const slot = hashSlot(streamKey(p.config.keyPrefix, 0, true));
+  const prefix = p.config.keyPrefix;
+  const slot = hashSlot(
+    victimOf === 'stream' ? streamKey(prefix, 0, true) : `${queuePrefix(prefix, true)}:wait`,
+  );
   const victim = await c.masterOfSlot(slot);
 
   const load = startLoad(producer);
   try {
-    return await measure(p, c, load, slot, victim, waitReplicas);
+    return await measure(p, c, load, slot, victim, setting);
   } finally {
     await load.stop();
   }
@@ -89,17 +106,19 @@ async function measure(
   load: ReturnType<typeof startLoad>,
   slot: number,
   victim: Awaited<ReturnType<LocalCluster['masterOfSlot']>>,
-  waitReplicas: number,
+  setting: Setting,
 ) {
+  const { outage } = setting;
   const startedAt = Date.now();
-  await waitFor('2,000 acknowledged reports before the kill', () =>
+  await waitFor('2,000 acknowledged reports before the outage', () =>
     load.acked.length >= 2_000 ? true : undefined,
   );
   const beforeKill = load.acked.length;
   const beforeKillMs = Date.now() - startedAt;
   // What the replica lacked just before the kill: the acknowledged writes at risk.
   const replicaGapBytes = await c.replicaGapBytes(victim);
-  await c.kill(victim);
+  if (outage === 'kill') await c.kill(victim);
+  else c.freeze(victim);
   const killedAt = Date.now();
   const promoted = await waitFor(
     "the victim's replica to take over its slots",
@@ -111,9 +130,12 @@ async function measure(
     100,
   );
   const failoverMs = Date.now() - killedAt;
-  // The old master comes back as the new master's replica, so WAIT can be met again.
-  await c.restart(victim);
-  await c.waitHealthy();
+  if (outage === 'kill') {
+    // The old master comes back as the new master's replica, so WAIT can be met again.
+    await c.restart(victim);
+    await c.waitHealthy();
+  }
+  // A frozen one stays frozen to the end: everything after this point is served without it.
   const resumedAt = load.acked.length;
   await waitFor('1,000 more acknowledged reports after the failover', () =>
     load.acked.length >= resumedAt + 1_000 ? true : undefined,
@@ -125,7 +147,7 @@ async function measure(
   const rejected = await p.db.prisma.rejectedUsageReport.count();
   const lost = load.acked.filter((id) => !counts.has(id));
   const figures = {
-    waitReplicas,
+    ...setting,
     acknowledged: load.acked.length,
     refused: load.refused(),
     lost: lost.length,
@@ -142,13 +164,41 @@ async function measure(
 
 describe('a master SIGKILLed under load', () => {
   it('without WAIT: counts the acknowledged reports the failover lost', async () => {
-    const figures = await failoverUnderLoad(0);
+    const figures = await failoverUnderLoad({
+      waitReplicas: 0,
+      outage: 'kill',
+      victimOf: 'stream',
+    });
     expect(figures.acknowledged).toBeGreaterThanOrEqual(3_000);
   });
 
   it('with TALLY_REDIS_WAIT_REPLICAS=1: loses no acknowledged report', async () => {
-    const figures = await failoverUnderLoad(1);
+    const figures = await failoverUnderLoad({
+      waitReplicas: 1,
+      outage: 'kill',
+      victimOf: 'stream',
+    });
     expect(figures.acknowledged).toBeGreaterThanOrEqual(3_000);
     expect(figures.lost).toBe(0);
+  });
+});
+
+describe('a master frozen (SIGSTOP) under load, and left frozen: the replica takes over', () => {
+  it("partition 0's master: the drain finishes, each report committed once", async () => {
+    const figures = await failoverUnderLoad({
+      waitReplicas: 0,
+      outage: 'freeze',
+      victimOf: 'stream',
+    });
+    expect(figures.acknowledged).toBeGreaterThanOrEqual(3_000);
+  });
+
+  it("BullMQ's master: the workers take their jobs again, each report committed once", async () => {
+    const figures = await failoverUnderLoad({
+      waitReplicas: 0,
+      outage: 'freeze',
+      victimOf: 'queues',
+    });
+    expect(figures.acknowledged).toBeGreaterThanOrEqual(3_000);
   });
 });
