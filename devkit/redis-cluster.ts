@@ -1,8 +1,8 @@
 // A real Redis Cluster on loopback, for tests and the bench: N masters (and optionally
 // replicas), every node its own redis-server process on a free port with its own temp dir
 // (spawned as devkit/redis-server.ts spawns one), joined by `redis-cli --cluster create`.
-// A caller may SIGKILL or freeze a master and wait for its replica's failover. Must never touch the
-// shared Redis; `cleanup()` kills every node.
+// A caller may SIGKILL or freeze a master and wait for its replica's failover. Must never
+// touch the shared Redis; `cleanup()` kills every node, frozen ones too.
 import { execFile, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
