@@ -81,9 +81,10 @@ export function createBatchProcessor(io: BatchIo, settings: BatchSettings) {
     const entities = await io.entities.load(collectRefs(parsed.map((p) => p.report)));
     const { rows, rejected: invalid } = resolveEntries(parsed, entities, resolveSettings);
     const ids = entries.map((e) => e.id);
-    const [firstId, lastId] = [first.id, last.id];
     // Only isolation asks for a report's raw text. The page stays in the stream until its
-    // commit, so its entries are read again for that.
+    // commit, so its entries are read again for that. `rawOf` keeps the two ids, not the
+    // entries, so the entries' text can die with this call.
+    const [firstId, lastId] = [first.id, last.id];
     let raws: Promise<Map<string, string>> | undefined;
     const rawOf = async (id: string) => {
       raws ??= readEntries(io.redis, key, firstId, lastId, ids.length).then(
